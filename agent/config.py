@@ -1,0 +1,84 @@
+"""Run configuration: defaults, a TOML config file, and command-line overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """A bad configuration value or file: reported as bad input (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run; stored with the run so `clade resume` can rebuild it."""
+
+    task: str
+    iterations: int = 20
+    """Children to propose (the seed's evaluation is extra)."""
+    seed: int = 0
+    """Seeds parent selection and the offline mutator; the same seed replays the same choices."""
+    selection: str = "dgm"
+    """Parent selection strategy (see archive.selection.SELECTORS)."""
+    sandbox: str = "auto"
+    """auto, docker or process."""
+    parallel: int = 2
+    """Evaluations in flight at once."""
+    models: tuple[str, ...] = ()
+    """LLM model strings (litellm names), optionally `name@weight`; none means the offline mutator."""
+    api_base: str | None = None
+    """Base URL of an OpenAI-compatible server (llama.cpp, vLLM, Ollama)."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Settings for later parts (LLM budgets, etc.), kept verbatim."""
+
+    def __post_init__(self) -> None:
+        if self.iterations < 0:
+            raise ConfigError(f"iterations must be 0 or more, not {self.iterations}")
+        if self.parallel < 1:
+            raise ConfigError(f"parallel must be at least 1, not {self.parallel}")
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["models"] = list(self.models)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunConfig:
+        return merge(None, data)
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def merge(base: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> RunConfig:
+    """A RunConfig from a file's values overlaid with the options given (None means not given)."""
+    known = {f.name for f in fields(RunConfig)}
+    values = dict(base or {})
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    if "model" in values:
+        model = values.pop("model")
+        values["models"] = [model] if isinstance(model, str) else model
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown config keys {unknown}; known keys are {sorted(known)}")
+    if "task" not in values:
+        raise ConfigError("no task given: pass TASK or set `task` in the config file")
+    values["models"] = tuple(values.get("models") or ())
+    try:
+        for name, kind in (("iterations", int), ("seed", int), ("parallel", int)):
+            if name in values and not isinstance(values[name], kind):
+                raise ConfigError(f"{name} must be an integer, not {values[name]!r}")
+        return RunConfig(**values)
+    except TypeError as exc:
+        raise ConfigError(f"bad configuration: {exc}") from None

@@ -1,0 +1,207 @@
+"""The evolution loop: select parents from the archive, mutate, evaluate in the sandbox, store.
+
+Proposals and evaluations run concurrently, bounded separately. The archive is the single store
+of record: every child is written (as `pending`) before it is evaluated and its result is
+written in one transaction after, so a run killed at any point resumes without losing a finished
+evaluation or evaluating a finished child twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agent.mutation import MutationContext, MutationFailed, Mutator, Parent
+from archive import Archive, NodeView, RunView, code_hash, get_selector
+from benchmarks import Evaluation, Task, evaluate
+from sandboxes import Sandbox
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    iterations: int
+    seed: int = 0
+    selection: str = "dgm"
+    parallel_evaluations: int = 2
+    parallel_proposals: int = 4
+
+
+@dataclass
+class RunStats:
+    """Live counters of one invocation, for progress displays and the final summary."""
+
+    budget: int
+    proposed: int = 0
+    evaluations: int = 0
+    best_score: float | None = None
+    best_node: int | None = None
+    seed_score: float | None = None
+    statuses: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def evaluations_per_s(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.evaluations / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def failed(self) -> int:
+        broken = sum(n for status, n in self.statuses.items() if status in ("invalid", "error"))
+        return broken + sum(self.failures.values())
+
+
+ProgressCallback = Callable[[RunStats], None]
+
+
+class Evolution:
+    def __init__(
+        self,
+        archive: Archive,
+        run: RunView,
+        task: Task,
+        mutator: Mutator,
+        sandbox: Sandbox,
+        settings: LoopSettings,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.archive, self.run, self.task = archive, run, task
+        self.mutator, self.sandbox, self.settings = mutator, sandbox, settings
+        self.selector = get_selector(settings.selection)
+        self.on_progress = on_progress or (lambda stats: None)
+        self.stats = RunStats(budget=settings.iterations)
+        self._evaluating = asyncio.Semaphore(settings.parallel_evaluations)
+
+    async def run_to_budget(self) -> RunStats:
+        """Evaluate the seed (if new), finish what a killed run left, then use the budget."""
+        self._load_stats()
+        seed = self.archive.seed_node(self.run.id)
+        if seed is None:
+            seed = self.archive.add_node(run_id=self.run.id, files=self.task.seed_files(), iteration=0)
+        for node in self.archive.unfinished(self.run.id):
+            await self._evaluate(node)
+        counts = self.archive.run_counts(self.run.id)
+        done = counts["proposed"] + sum(self.archive.find_run(str(self.run.id)).failures.values())
+        iterations = iter(
+            range(counts["last_iteration"] + 1, counts["last_iteration"] + 1 + max(0, self.settings.iterations - done))
+        )
+        proposing = asyncio.Semaphore(self.settings.parallel_proposals)
+
+        async def worker() -> None:
+            for iteration in iterations:
+                await self._iteration(iteration, proposing)
+
+        workers = max(self.settings.parallel_evaluations, self.settings.parallel_proposals)
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return self.stats
+
+    def _load_stats(self) -> None:
+        counts = self.archive.run_counts(self.run.id)
+        self.stats.proposed = counts.pop("proposed")
+        for transient in ("last_iteration", "pending", "running"):  # re-evaluated below
+            counts.pop(transient, None)
+        self.stats.statuses = counts
+        self.stats.failures = dict(self.archive.find_run(str(self.run.id)).failures)
+        seed = self.archive.seed_node(self.run.id)
+        self.stats.seed_score = seed.score if seed else None
+        self._note_best()
+
+    def _note_best(self) -> None:
+        best = self.archive.best(self.run.id)
+        if best is not None:
+            self.stats.best_score, self.stats.best_node = best.score, best.id
+
+    async def _iteration(self, iteration: int, proposing: asyncio.Semaphore) -> None:
+        rng = random.Random(f"{self.settings.seed}:{iteration}")
+        population = self.archive.population(self.run.id)
+        parent_ids = self.selector.sample(population, rng, self.mutator.parents_wanted(rng))
+        parent_nodes = [self.archive.node(pid) for pid in parent_ids]
+        parents = [self._parent(node) for node in parent_nodes]
+        context = MutationContext(self.task.description, self.task.main_file, rng, iteration)
+        async with proposing:
+            try:
+                proposal = await self.mutator.propose(parents, context)
+            except MutationFailed as failure:
+                self.archive.update_run(self.run.id, failure=failure.kind)
+                self.stats.failures[failure.kind] = self.stats.failures.get(failure.kind, 0) + 1
+                self.on_progress(self.stats)
+                return
+        if proposal.tokens or proposal.cost:
+            self.archive.update_run(self.run.id, add_tokens=proposal.tokens, add_cost=proposal.cost)
+        duplicate_of = self.archive.find_duplicate(self.run.id, code_hash(proposal.files))
+        node = self.archive.add_node(
+            run_id=self.run.id,
+            files=proposal.files,
+            iteration=iteration,
+            parent_ids=parent_ids,
+            generation=1 + max(p.generation for p in parent_nodes),
+            island=parent_nodes[0].island,
+            operator=proposal.operator,
+            model=proposal.model,
+            edit_format=proposal.edit_format,
+            patch=proposal.patch,
+            status="pending" if duplicate_of is None else "duplicate",
+            feedback=None if duplicate_of is None else f"duplicate of node {duplicate_of}",
+        )
+        self.stats.proposed += 1
+        if duplicate_of is not None:
+            self._count("duplicate")
+            self.on_progress(self.stats)
+            return
+        await self._evaluate(node)
+
+    def _parent(self, node: NodeView) -> Parent:
+        return Parent(node.id, self.archive.files(node.id), node.score, node.metrics, node.status, node.feedback)
+
+    async def _evaluate(self, node: NodeView) -> Evaluation:
+        files = self.archive.files(node.id)
+        async with self._evaluating:
+            self.archive.set_status(node.id, "running")
+            result = await asyncio.to_thread(evaluate, self.task, files, self.sandbox)
+        self.archive.record_evaluation(
+            node.id,
+            status=result.status,
+            score=result.score,
+            metrics=result.metrics,
+            feedback=result.feedback or None,
+            wall_s=result.wall_s,
+            sandbox=self.sandbox.name,
+            stages=[
+                {
+                    "stage": s.stage,
+                    "status": s.status,
+                    "score": s.score,
+                    "metrics": dict(s.metrics),
+                    "reason": s.reason,
+                    "exit_code": s.exit_code,
+                    "timed_out": s.timed_out,
+                    "out_of_memory": s.out_of_memory,
+                    "stdout_tail": s.stdout_tail,
+                    "stderr_tail": s.stderr_tail,
+                    "wall_s": s.wall_s,
+                    "peak_memory_mb": s.peak_memory_mb,
+                }
+                for s in result.stages
+            ],
+        )
+        self.stats.evaluations += 1
+        self._count(result.status)
+        if node.iteration == 0:
+            self.stats.seed_score = result.score
+        if result.score is not None and (self.stats.best_score is None or result.score > self.stats.best_score):
+            self.stats.best_score, self.stats.best_node = result.score, node.id
+        self.on_progress(self.stats)
+        return result
+
+    def _count(self, status: str) -> None:
+        self.stats.statuses[status] = self.stats.statuses.get(status, 0) + 1
+
+
+def improvement(stats: RunStats) -> float | None:
+    if stats.best_score is None or stats.seed_score is None or not math.isfinite(stats.seed_score):
+        return None
+    return stats.best_score - stats.seed_score

@@ -1,0 +1,143 @@
+"""SQLAlchemy models of the archive: runs, nodes (the tree of life), evaluations, LLM calls,
+and content-addressed program files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SCHEMA_VERSION = 1
+
+NODE_STATUSES = ("pending", "running", "valid", "invalid", "error", "duplicate")
+RUN_STATUSES = ("running", "finished", "interrupted", "failed")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SchemaInfo(Base):
+    __tablename__ = "schema_info"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    task: Mapped[str] = mapped_column(String(500))
+    task_hash: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    iterations: Mapped[int] = mapped_column(Integer, default=0)
+    """The iteration budget (children to propose)."""
+    tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    wall_s: Mapped[float] = mapped_column(Float, default=0.0)
+    failures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Proposals that produced no child, counted by kind."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    nodes: Mapped[list[Node]] = relationship(back_populates="run", cascade="all")
+
+
+class Blob(Base):
+    """One file's content, stored once however many nodes share it."""
+
+    __tablename__ = "blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class NodeFile(Base):
+    __tablename__ = "node_files"
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(500), primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+
+
+class Node(Base):
+    """One candidate program. Never deleted: the archive is the full tree of life."""
+
+    __tablename__ = "nodes"
+    __table_args__ = (
+        Index("ix_nodes_run_status_score", "run_id", "status", "score"),
+        Index("ix_nodes_run_code_hash", "run_id", "code_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id"), index=True)
+    second_parent_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id"))
+    iteration: Mapped[int] = mapped_column(Integer)
+    """0 for the seed; the iteration that proposed it otherwise (unique within a run)."""
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    island: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    score: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    descriptors: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    operator: Mapped[str] = mapped_column(String(100), default="seed")
+    model: Mapped[str | None] = mapped_column(String(200))
+    edit_format: Mapped[str | None] = mapped_column(String(50))
+    llm_call_id: Mapped[int | None] = mapped_column(Integer)
+    patch: Mapped[str | None] = mapped_column(Text)
+    feedback: Mapped[str | None] = mapped_column(Text)
+    """Why the node is not valid, or other evaluator feedback for the next mutation."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    evaluated_at: Mapped[datetime | None] = mapped_column()
+    eval_wall_s: Mapped[float | None] = mapped_column(Float)
+
+    run: Mapped[Run] = relationship(back_populates="nodes")
+    files: Mapped[list[NodeFile]] = relationship(cascade="all", lazy="selectin")
+
+
+class Evaluation(Base):
+    """One stage of one node's evaluation, with what the sandbox reported."""
+
+    __tablename__ = "evaluations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    score: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str | None] = mapped_column(Text)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    timed_out: Mapped[bool] = mapped_column(default=False)
+    out_of_memory: Mapped[bool] = mapped_column(default=False)
+    stdout_tail: Mapped[str] = mapped_column(Text, default="")
+    stderr_tail: Mapped[str] = mapped_column(Text, default="")
+    wall_s: Mapped[float] = mapped_column(Float, default=0.0)
+    peak_memory_mb: Mapped[float | None] = mapped_column(Float)
+    sandbox: Mapped[str] = mapped_column(String(50), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LLMCall(Base):
+    """Every model call, whatever became of it."""
+
+    __tablename__ = "llm_calls"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    node_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id"), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    prompt: Mapped[list[Any]] = mapped_column(default=list)
+    response: Mapped[str | None] = mapped_column(Text)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_s: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,427 @@
+"""The archive's store: every write is one transaction; reads return plain frozen views."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from archive.database import ArchiveError, database_url, open_engine
+from archive.dedup import code_hash
+from archive.models import Blob, Evaluation, LLMCall, Node, NodeFile, Run, utcnow
+
+
+@dataclass(frozen=True)
+class RunView:
+    id: int
+    name: str
+    task: str
+    task_hash: str
+    config: Mapping[str, Any]
+    seed: int
+    status: str
+    iterations: int
+    tokens: int
+    cost: float
+    wall_s: float
+    failures: Mapping[str, int]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NodeView:
+    id: int
+    run_id: int
+    parent_ids: tuple[int, ...]
+    iteration: int
+    generation: int
+    island: int
+    status: str
+    score: float | None
+    metrics: Mapping[str, float]
+    code_hash: str
+    operator: str
+    model: str | None
+    edit_format: str | None
+    patch: str | None
+    feedback: str | None
+    eval_wall_s: float | None
+
+
+@dataclass(frozen=True)
+class Population:
+    """What parent selection sees of one run: its evaluated nodes, cheaply."""
+
+    ids: tuple[int, ...]
+    scores: tuple[float | None, ...]
+    statuses: tuple[str, ...]
+    children: tuple[int, ...]
+    islands: tuple[int, ...]
+    generations: tuple[int, ...]
+
+
+def _run_view(run: Run) -> RunView:
+    return RunView(
+        id=run.id,
+        name=run.name,
+        task=run.task,
+        task_hash=run.task_hash,
+        config=dict(run.config),
+        seed=run.seed,
+        status=run.status,
+        iterations=run.iterations,
+        tokens=run.tokens,
+        cost=run.cost,
+        wall_s=run.wall_s,
+        failures=dict(run.failures),
+        created_at=run.created_at,
+    )
+
+
+def _node_view(node: Node) -> NodeView:
+    parents = tuple(p for p in (node.parent_id, node.second_parent_id) if p is not None)
+    return NodeView(
+        id=node.id,
+        run_id=node.run_id,
+        parent_ids=parents,
+        iteration=node.iteration,
+        generation=node.generation,
+        island=node.island,
+        status=node.status,
+        score=node.score,
+        metrics=dict(node.metrics),
+        code_hash=node.code_hash,
+        operator=node.operator,
+        model=node.model,
+        edit_format=node.edit_format,
+        patch=node.patch,
+        feedback=node.feedback,
+        eval_wall_s=node.eval_wall_s,
+    )
+
+
+class Archive:
+    """The store of record. Safe to open from several processes at once."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, ref: str | None = None) -> Archive:
+        """Open (creating when new) the archive at a URL or path; see `database_url`."""
+        return cls(open_engine(database_url(ref)))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _write(self) -> Any:
+        return _Transaction(self._sessions)
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def create_run(
+        self, *, name: str | None, task: str, task_hash: str, config: Mapping[str, Any], seed: int, iterations: int
+    ) -> RunView:
+        with self._write() as session:
+            if name is not None and session.scalar(select(Run.id).where(Run.name == name)):
+                raise ArchiveError(f"a run named {name!r} already exists; pick another --name")
+            run = Run(
+                name=name or f"pending-{utcnow().timestamp()}",
+                task=task,
+                task_hash=task_hash,
+                config=dict(config),
+                seed=seed,
+                iterations=iterations,
+                failures={},
+            )
+            session.add(run)
+            session.flush()
+            if name is None:
+                run.name = f"{task.rsplit('/', 1)[-1]}-{run.id}"
+            return _run_view(run)
+
+    def find_run(self, ref: str | None = None) -> RunView:
+        """A run by id or name; the latest run when `ref` is None."""
+        with self._sessions() as session:
+            if ref is None:
+                run = session.scalars(select(Run).order_by(Run.id.desc()).limit(1)).first()
+                if run is None:
+                    raise ArchiveError("the archive holds no runs yet; start one with `clade run TASK`")
+                return _run_view(run)
+            query = select(Run).where(Run.name == ref)
+            run = session.scalars(query).first()
+            if run is None and ref.isdigit():
+                run = session.get(Run, int(ref))
+            if run is None:
+                raise ArchiveError(f"no run with id or name {ref!r} in this archive (see `clade runs`)")
+            return _run_view(run)
+
+    def list_runs(self) -> list[RunView]:
+        with self._sessions() as session:
+            return [_run_view(run) for run in session.scalars(select(Run).order_by(Run.id))]
+
+    def update_run(
+        self,
+        run_id: int,
+        *,
+        status: str | None = None,
+        add_wall_s: float = 0.0,
+        add_tokens: int = 0,
+        add_cost: float = 0.0,
+        failure: str | None = None,
+        iterations: int | None = None,
+    ) -> None:
+        with self._write() as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise ArchiveError(f"no run {run_id}")
+            if status is not None:
+                run.status = status
+            if iterations is not None:
+                run.iterations = iterations
+            run.wall_s += add_wall_s
+            run.tokens += add_tokens
+            run.cost += add_cost
+            if failure is not None:
+                failures = dict(run.failures)
+                failures[failure] = failures.get(failure, 0) + 1
+                run.failures = failures
+
+    def run_counts(self, run_id: int) -> dict[str, int]:
+        """Nodes of a run by status, plus `proposed` (children, seed excluded)."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Node.status, func.count()).where(Node.run_id == run_id).group_by(Node.status)
+            ).all()
+            proposed = session.scalar(select(func.count()).where(Node.run_id == run_id, Node.iteration > 0)) or 0
+            last = session.scalar(select(func.max(Node.iteration)).where(Node.run_id == run_id))
+        counts = {status: count for status, count in rows}
+        counts["proposed"] = proposed
+        counts["last_iteration"] = last or 0
+        return counts
+
+    # --- nodes ------------------------------------------------------------------------------
+
+    def add_node(
+        self,
+        *,
+        run_id: int,
+        files: Mapping[str, str],
+        iteration: int,
+        parent_ids: Sequence[int] = (),
+        generation: int = 0,
+        island: int = 0,
+        operator: str = "seed",
+        model: str | None = None,
+        edit_format: str | None = None,
+        patch: str | None = None,
+        status: str = "pending",
+        feedback: str | None = None,
+    ) -> NodeView:
+        with self._write() as session:
+            node = Node(
+                run_id=run_id,
+                iteration=iteration,
+                generation=generation,
+                island=island,
+                parent_id=parent_ids[0] if parent_ids else None,
+                second_parent_id=parent_ids[1] if len(parent_ids) > 1 else None,
+                status=status,
+                code_hash=code_hash(files),
+                operator=operator,
+                model=model,
+                edit_format=edit_format,
+                patch=patch,
+                feedback=feedback,
+                metrics={},
+                descriptors={},
+            )
+            session.add(node)
+            session.flush()
+            for path, text in files.items():
+                content = text.encode()
+                sha = hashlib.sha256(content).hexdigest()
+                if session.get(Blob, sha) is None:
+                    session.add(Blob(sha256=sha, content=content))
+                session.add(NodeFile(node_id=node.id, path=path, sha256=sha))
+            return _node_view(node)
+
+    def find_duplicate(self, run_id: int, digest: str) -> int | None:
+        """The first evaluated-or-pending node of the run with this normalised code hash."""
+        with self._sessions() as session:
+            return session.scalar(
+                select(Node.id)
+                .where(Node.run_id == run_id, Node.code_hash == digest, Node.status != "duplicate")
+                .order_by(Node.id)
+                .limit(1)
+            )
+
+    def set_status(self, node_id: int, status: str) -> None:
+        with self._write() as session:
+            session.execute(update(Node).where(Node.id == node_id).values(status=status))
+
+    def record_evaluation(
+        self,
+        node_id: int,
+        *,
+        status: str,
+        score: float | None,
+        metrics: Mapping[str, float],
+        feedback: str | None,
+        wall_s: float,
+        stages: Sequence[Mapping[str, Any]],
+        sandbox: str,
+    ) -> None:
+        """Store a finished evaluation and its stages in one transaction."""
+        with self._write() as session:
+            node = session.get(Node, node_id)
+            if node is None:
+                raise ArchiveError(f"no node {node_id}")
+            node.status, node.score, node.metrics = status, score, dict(metrics)
+            node.feedback, node.eval_wall_s, node.evaluated_at = feedback, wall_s, utcnow()
+            for stage in stages:
+                session.add(Evaluation(node_id=node_id, sandbox=sandbox, **stage))
+
+    def node(self, node_id: int) -> NodeView:
+        with self._sessions() as session:
+            node = session.get(Node, node_id)
+            if node is None:
+                raise ArchiveError(f"no node {node_id} in this archive (see `clade tree`)")
+            return _node_view(node)
+
+    def files(self, node_id: int) -> dict[str, str]:
+        with self._sessions() as session:
+            rows = session.execute(
+                select(NodeFile.path, Blob.content)
+                .join(Blob, Blob.sha256 == NodeFile.sha256)
+                .where(NodeFile.node_id == node_id)
+            ).all()
+        if not rows:
+            raise ArchiveError(f"no node {node_id} in this archive (see `clade tree`)")
+        return {path: content.decode() for path, content in rows}
+
+    def evaluations(self, node_id: int) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            rows = session.scalars(select(Evaluation).where(Evaluation.node_id == node_id).order_by(Evaluation.id))
+            return [
+                {
+                    "stage": e.stage,
+                    "status": e.status,
+                    "score": e.score,
+                    "metrics": e.metrics,
+                    "reason": e.reason,
+                    "exit_code": e.exit_code,
+                    "timed_out": e.timed_out,
+                    "out_of_memory": e.out_of_memory,
+                    "wall_s": e.wall_s,
+                    "sandbox": e.sandbox,
+                    "stderr_tail": e.stderr_tail,
+                }
+                for e in rows
+            ]
+
+    def nodes(self, run_id: int, statuses: Sequence[str] | None = None) -> list[NodeView]:
+        with self._sessions() as session:
+            query = select(Node).where(Node.run_id == run_id).order_by(Node.id)
+            if statuses is not None:
+                query = query.where(Node.status.in_(statuses))
+            return [_node_view(node) for node in session.scalars(query)]
+
+    def tree_rows(self, run_id: int) -> list[tuple[int, int | None, int | None, int, str, float | None]]:
+        """(id, parent, second parent, generation, status, score) per node, cheaply."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Node.id, Node.parent_id, Node.second_parent_id, Node.generation, Node.status, Node.score)
+                .where(Node.run_id == run_id)
+                .order_by(Node.id)
+            ).all()
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def best(self, run_id: int) -> NodeView | None:
+        with self._sessions() as session:
+            node = session.scalars(
+                select(Node)
+                .where(Node.run_id == run_id, Node.status == "valid")
+                .order_by(Node.score.desc(), Node.id)
+                .limit(1)
+            ).first()
+            return _node_view(node) if node else None
+
+    def seed_node(self, run_id: int) -> NodeView | None:
+        with self._sessions() as session:
+            node = session.scalars(
+                select(Node).where(Node.run_id == run_id, Node.iteration == 0).order_by(Node.id).limit(1)
+            ).first()
+            return _node_view(node) if node else None
+
+    def population(self, run_id: int) -> Population:
+        with self._sessions() as session:
+            child_counts = dict(
+                session.execute(
+                    select(Node.parent_id, func.count())
+                    .where(Node.run_id == run_id, Node.parent_id.is_not(None))
+                    .group_by(Node.parent_id)
+                ).all()
+            )
+            rows = session.execute(
+                select(Node.id, Node.score, Node.status, Node.island, Node.generation)
+                .where(Node.run_id == run_id, Node.status.in_(("valid", "invalid", "error")))
+                .order_by(Node.id)
+            ).all()
+        return Population(
+            ids=tuple(r[0] for r in rows),
+            scores=tuple(r[1] for r in rows),
+            statuses=tuple(r[2] for r in rows),
+            children=tuple(child_counts.get(r[0], 0) for r in rows),
+            islands=tuple(r[3] for r in rows),
+            generations=tuple(r[4] for r in rows),
+        )
+
+    def unfinished(self, run_id: int) -> list[NodeView]:
+        """Nodes a killed run left pending or running: to evaluate again on resume."""
+        return self.nodes(run_id, statuses=("pending", "running"))
+
+    def record_llm_call(self, **fields: Any) -> int:
+        with self._write() as session:
+            call = LLMCall(**fields)
+            session.add(call)
+            session.flush()
+            return call.id
+
+
+class _Transaction:
+    """One write transaction; database failures become ArchiveError after rollback."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+
+    def __enter__(self) -> Session:
+        self._session = self._factory()
+        self._session.begin()
+        return self._session
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                self._session.commit()
+                return
+            self._session.rollback()
+            if isinstance(exc, SQLAlchemyError):
+                raise _storage_error(exc) from None
+        except SQLAlchemyError as error:
+            self._session.rollback()
+            raise _storage_error(error) from None
+        finally:
+            self._session.close()
+
+
+def _storage_error(error: SQLAlchemyError) -> ArchiveError:
+    reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+    return ArchiveError(f"the archive could not store the change: {reason}")

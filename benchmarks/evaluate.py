@@ -1,0 +1,123 @@
+"""Evaluation of one program: run each stage in the sandbox, check it on the host, combine."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmarks.task import Check, Stage, Task
+from sandboxes.base import Outcome, Sandbox
+
+VALID, INVALID, ERROR = "valid", "invalid", "error"
+TAIL_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class StageResult:
+    stage: str
+    status: str
+    score: float | None
+    metrics: Mapping[str, float]
+    reason: str | None
+    exit_code: int | None
+    timed_out: bool
+    out_of_memory: bool
+    stdout_tail: str
+    stderr_tail: str
+    wall_s: float
+    peak_memory_mb: float | None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A node's verdict: `valid` with a score, `invalid` (broke a rule) or `error` (crashed)."""
+
+    status: str
+    score: float | None
+    metrics: Mapping[str, float]
+    reason: str | None
+    stages: list[StageResult] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def feedback(self) -> str:
+        """What a mutator should hear about this evaluation: reason and the last stderr."""
+        parts = [self.reason or ""]
+        if self.stages and self.stages[-1].stderr_tail.strip():
+            parts.append(self.stages[-1].stderr_tail[-1500:])
+        return "\n".join(part for part in parts if part)
+
+
+def finite_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, float], str | None]:
+    """Keep metrics only if every value is a real finite number; else say which is not."""
+    clean: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return {}, f"metric {key!r} is not a number: {value!r}"
+        if not math.isfinite(value):
+            return {}, f"metric {key!r} is not finite: {value!r}"
+        clean[str(key)] = float(value)
+    return clean, None
+
+
+def verdict(check: Check) -> tuple[str, float | None, dict[str, float], str | None]:
+    """(status, score, metrics, reason) of a check, with non-finite numbers made invalid."""
+    metrics, bad = finite_metrics(check.metrics)
+    score = check.score
+    if check.valid and bad is None and (score is None or not math.isfinite(score)):
+        bad = f"score is not a finite number: {score!r}"
+    if not check.valid or bad is not None:
+        return INVALID, None, metrics, check.reason or bad
+    return VALID, score, metrics, None
+
+
+def _stage_result(stage: Stage, outcome: Outcome, check: Check | None) -> StageResult:
+    failure = outcome.failure()
+    status: str
+    score: float | None
+    metrics: dict[str, float]
+    reason: str | None
+    if failure is not None or check is None:
+        status, score, metrics, reason = ERROR, None, {}, f"stage {stage.name}: {failure}"
+    else:
+        status, score, metrics, reason = verdict(check)
+        if reason is not None:
+            reason = f"stage {stage.name}: {reason}"
+    return StageResult(
+        stage=stage.name,
+        status=status,
+        score=score,
+        metrics=metrics,
+        reason=reason,
+        exit_code=outcome.exit_code,
+        timed_out=outcome.timed_out,
+        out_of_memory=outcome.out_of_memory,
+        stdout_tail=outcome.stdout[-TAIL_CHARS:],
+        stderr_tail=outcome.stderr[-TAIL_CHARS:],
+        wall_s=outcome.wall_s,
+        peak_memory_mb=outcome.peak_memory_mb,
+    )
+
+
+def evaluate(task: Task, program: Mapping[str, str], sandbox: Sandbox) -> Evaluation:
+    """Run the cascade for `program` (file name to text). Never raises for the program's faults."""
+    started = time.monotonic()
+    results: list[StageResult] = []
+    checks: list[Check] = []
+    for stage in task.stages():
+        outcome = sandbox.run(task.job(program, stage))
+        check = task.check(stage, outcome.result) if outcome.failure() is None else None
+        result = _stage_result(stage, outcome, check)
+        results.append(result)
+        if result.status != VALID:
+            return Evaluation(result.status, None, {}, result.reason, results, time.monotonic() - started)
+        assert check is not None and result.score is not None
+        checks.append(check)
+        if stage.threshold is not None and result.score < stage.threshold:
+            stopped = f"cascade stopped at stage {stage.name}: score {result.score:.6g} < {stage.threshold:g}"
+            return Evaluation(INVALID, None, result.metrics, stopped, results, time.monotonic() - started)
+    status, score, metrics, reason = verdict(task.combine(checks))
+    return Evaluation(status, score, metrics, reason, results, time.monotonic() - started)

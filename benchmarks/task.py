@@ -1,0 +1,98 @@
+"""The task contract: what to evolve and how to judge it.
+
+A task gives seed files (evolvable regions between `# EVOLVE-BLOCK-START` and
+`# EVOLVE-BLOCK-END`), a description for prompts, resource settings, and evaluation in two
+phases per stage: `job()` builds what runs *inside* the sandbox (untrusted: the candidate plus
+the task's harness, writing raw JSON), and `check()` validates that raw output *outside* the
+candidate's process and computes the metrics. A candidate never reports its own score.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandboxes.base import PYTHON, Job, Limits
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a cascade; the next stage runs only when this one's score clears `threshold`."""
+
+    name: str
+    timeout_s: float = 60.0
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """The trusted verdict on one stage's raw output."""
+
+    valid: bool
+    score: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    reason: str | None = None
+
+    @classmethod
+    def invalid(cls, reason: str) -> Check:
+        return cls(valid=False, reason=reason)
+
+
+class TaskError(Exception):
+    """Bad task input: an unknown name, an unreadable task directory or program file."""
+
+
+class Task(abc.ABC):
+    """A benchmark. Subclasses set the class attributes and implement the abstract methods."""
+
+    name: str
+    description: str
+    metric: str
+    """The natural metric people quote (e.g. `excess_pct`); `score` is always higher-is-better."""
+    gpu: bool = False
+    main_file: str = "program.py"
+    limits: Limits = Limits()
+    tolerance: float = 1e-9
+    """Largest score difference between two evaluations of one program that counts as a match."""
+
+    @abc.abstractmethod
+    def seed_files(self) -> dict[str, str]:
+        """The starting program: file name to text; `main_file` among them."""
+
+    @abc.abstractmethod
+    def stages(self) -> Sequence[Stage]:
+        """The cascade, cheapest first."""
+
+    @abc.abstractmethod
+    def harness_files(self, stage: Stage) -> dict[str, bytes]:
+        """Trusted files placed beside the candidate (they win over same-named candidate files)."""
+
+    @abc.abstractmethod
+    def check(self, stage: Stage, raw: Any) -> Check:
+        """Validate a stage's raw output strictly and compute its metrics."""
+
+    def command(self, stage: Stage) -> list[str]:
+        return [PYTHON, "harness.py", stage.name]
+
+    def combine(self, checks: Sequence[Check]) -> Check:
+        """The node's verdict from its passed stages; by default the last stage's."""
+        return checks[-1]
+
+    def job(self, program: Mapping[str, str], stage: Stage) -> Job:
+        files = {path: text.encode() for path, text in program.items()}
+        files.update(self.harness_files(stage))
+        return Job(files=files, command=self.command(stage), timeout_s=stage.timeout_s, limits=self.limits)
+
+    def content_hash(self) -> str:
+        """A hash of everything that defines the task, stored with each run to detect drift."""
+        digest = hashlib.sha256(self.name.encode())
+        for stage in self.stages():
+            digest.update(repr(stage).encode())
+            for path, content in sorted(self.harness_files(stage).items()):
+                digest.update(path.encode() + b"\0" + content)
+        for path, text in sorted(self.seed_files().items()):
+            digest.update(path.encode() + b"\0" + text.encode())
+        return digest.hexdigest()[:16]

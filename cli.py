@@ -1,0 +1,362 @@
+"""`clade`: thin commands over the agent, archive, benchmarks and sandboxes packages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from agent.config import ConfigError
+from archive import Archive, ArchiveError
+from benchmarks import TaskError
+from sandboxes import SANDBOX_CHOICES, SandboxError
+
+app = typer.Typer(
+    help="Cladeforge: LLM-driven evolutionary code search.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+DbOption = Annotated[
+    Optional[str],
+    typer.Option("--db", envvar="CLADE_DB", help="Archive: a SQLite path or a database URL (default ./clade.db)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")]
+SandboxOption = Annotated[str, typer.Option("--sandbox", help=f"One of {', '.join(SANDBOX_CHOICES)}.")]
+NodeArg = Annotated[int, typer.Argument(help="Node id.")]
+RunArg = Annotated[Optional[str], typer.Argument(help="Run id or name; the latest run by default.")]
+
+BAD_INPUT = (ArchiveError, TaskError, ConfigError, SandboxError)
+
+
+@contextmanager
+def _handled() -> Iterator[None]:
+    """Bad input becomes a one-paragraph message and exit code 2, never a traceback."""
+    try:
+        yield
+    except BAD_INPUT as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(code=2) from None
+
+
+def _emit(doc: Any) -> None:
+    typer.echo(json.dumps(doc, indent=2, default=str))
+
+
+def _open(db: str | None) -> Archive:
+    return Archive.open(db)
+
+
+@app.command()
+def run(
+    task: Annotated[Optional[str], typer.Argument(help="Built-in task name (see `clade tasks`).")] = None,
+    model: Annotated[
+        Optional[list[str]], typer.Option("--model", help="LLM model (repeatable); none: offline mutator.")
+    ] = None,
+    api_base: Annotated[Optional[str], typer.Option("--api-base", help="OpenAI-compatible server URL.")] = None,
+    iterations: Annotated[Optional[int], typer.Option("--iterations", "-n", help="Children to propose.")] = None,
+    sandbox: Annotated[Optional[str], typer.Option("--sandbox", help=f"One of {', '.join(SANDBOX_CHOICES)}.")] = None,
+    db: DbOption = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="A name for the run.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML file with the same settings.")] = None,
+    selection: Annotated[Optional[str], typer.Option("--selection", help="Parent selection strategy.")] = None,
+    parallel: Annotated[Optional[int], typer.Option("--parallel", help="Evaluations in flight.")] = None,
+) -> None:
+    """Start an evolution run: live progress, then a summary."""
+    from agent.config import load_file, merge
+    from agent.runner import start_run
+    from archive import get_selector
+
+    with _handled():
+        base = load_file(config) if config else None
+        settings = merge(
+            base,
+            {
+                "task": task,
+                "model": model,
+                "api_base": api_base,
+                "iterations": iterations,
+                "sandbox": sandbox,
+                "seed": seed,
+                "selection": selection,
+                "parallel": parallel,
+            },
+        )
+        get_selector(settings.selection)
+        archive = _open(db)
+        result = start_run(archive, settings, name, out)
+    _summary(archive, result)
+
+
+@app.command()
+def resume(
+    run_ref: RunArg = None,
+    db: DbOption = None,
+    iterations: Annotated[int, typer.Option("--iterations", "-n", help="Extra iterations beyond the budget.")] = 0,
+) -> None:
+    """Continue an interrupted run (or extend a finished one with --iterations)."""
+    from agent.runner import resume_run
+
+    with _handled():
+        archive = _open(db)
+        result = resume_run(archive, archive.find_run(run_ref), out, extra_iterations=iterations)
+    _summary(archive, result)
+
+
+def _summary(archive: Archive, result: Any) -> None:
+    from archive.views import fmt_score
+
+    run, stats = result.run, result.stats
+    best = archive.best(run.id)
+    state = "interrupted" if result.interrupted else "finished"
+    out.print(f"\nrun {run.name} {state}: {stats.evaluations} evaluations, {stats.failed} failures", highlight=False)
+    if best is None:
+        out.print("no valid program yet; see `clade tree` for what failed")
+        raise typer.Exit(code=1)
+    seed = archive.seed_node(run.id)
+    gain = "" if seed is None or seed.score is None else f" (seed {fmt_score(seed.score)})"
+    out.print(f"best node {best.id}: score {fmt_score(best.score)}{gain}", highlight=False)
+    out.print(
+        f"  clade show {best.id}\n  clade tree {run.name}\n  clade diff {best.id}\n"
+        f"  clade replay {best.id}\n  clade best {run.name} --export best/",
+        highlight=False,
+    )
+    if result.interrupted:
+        out.print(f"  clade resume {run.name}   # continue where it stopped", highlight=False)
+        raise typer.Exit(code=130)
+
+
+@app.command()
+def runs(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """List the runs in the archive."""
+    from archive.views import run_json, runs_table
+
+    with _handled():
+        archive = _open(db)
+        rows = [run_json(archive, r) for r in archive.list_runs()]
+    _emit(rows) if as_json else out.print(runs_table(rows))
+
+
+@app.command()
+def tree(run_ref: RunArg = None, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """The lineage tree of a run, with scores."""
+    from archive.views import lineage_tree, tree_json
+
+    with _handled():
+        archive = _open(db)
+        run_view = archive.find_run(run_ref)
+        doc = tree_json(archive, run_view)
+        if as_json:
+            _emit(doc)
+            return
+        best = archive.best(run_view.id)
+    out.print(lineage_tree(doc, f"run {run_view.name} ({run_view.task})", best.id if best else None))
+
+
+@app.command()
+def show(node: NodeArg, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """One node: metrics, mutation, code."""
+    from archive.views import node_json, node_panel
+
+    with _handled():
+        archive = _open(db)
+        doc = node_json(archive, archive.node(node))
+        if as_json:
+            _emit(doc)
+            return
+        out.print(node_panel(doc, archive.evaluations(node)))
+
+
+@app.command()
+def diff(
+    node: NodeArg,
+    other: Annotated[Optional[int], typer.Argument(help="Node to compare with; its parent by default.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Diff a node against its parent or another node."""
+    from rich.syntax import Syntax
+
+    from archive.views import diff_text, main_file
+
+    with _handled():
+        archive = _open(db)
+        view = archive.node(node)
+        base = other if other is not None else (view.parent_ids[0] if view.parent_ids else None)
+        if base is None:
+            raise ArchiveError(f"node {node} is a seed with no parent; name a node to compare with")
+        before, after = archive.files(base), archive.files(node)
+        path = main_file(after)
+        text = diff_text(before.get(path, ""), after[path], f"node {base}", f"node {node}")
+    out.print(Syntax(text or "(no difference)\n", "diff")) if out.is_terminal else typer.echo(text, nl=False)
+
+
+@app.command()
+def best(
+    run_ref: RunArg = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    export: Annotated[Optional[Path], typer.Option("--export", help="Write the best program's files here.")] = None,
+) -> None:
+    """The best node of a run."""
+    from archive.views import node_json, node_panel
+
+    with _handled():
+        archive = _open(db)
+        run_view = archive.find_run(run_ref)
+        node = archive.best(run_view.id)
+        if node is None:
+            raise ArchiveError(f"run {run_view.name} has no valid node yet")
+        doc = node_json(archive, node)
+        if export is not None:
+            _export(archive.files(node.id), export)
+        if as_json:
+            _emit(doc)
+            return
+        out.print(node_panel(doc, archive.evaluations(node.id)))
+    if export is not None:
+        out.print(f"wrote {len(doc['files'])} file(s) to {export}")
+
+
+def _export(files: dict[str, str], directory: Path) -> None:
+    try:
+        for path, text in files.items():
+            target = directory / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+    except OSError as exc:
+        raise ArchiveError(f"cannot write to {directory}: {exc.strerror}") from None
+
+
+@app.command()
+def replay(node: NodeArg, db: DbOption = None, sandbox: SandboxOption = "auto", as_json: JsonOption = False) -> None:
+    """Re-evaluate a node in a sandbox and compare with its recorded score (exit 1 on mismatch)."""
+    from agent.replay import replay_node
+    from archive.views import fmt_score
+
+    with _handled():
+        result = replay_node(_open(db), node, sandbox)
+    doc = {
+        "id": node,
+        "recorded_score": result.recorded_score,
+        "replayed_score": result.evaluation.score,
+        "match": result.match,
+        "status": result.evaluation.status,
+        "reason": result.evaluation.reason,
+    }
+    if as_json:
+        _emit(doc)
+    else:
+        verdict = "[green]match[/]" if result.match else "[red]MISMATCH[/]"
+        out.print(
+            f"node {node}: recorded {fmt_score(result.recorded_score)}, replayed "
+            f"{fmt_score(result.evaluation.score)} ({result.sandbox_reason}): {verdict}"
+        )
+    if not result.match:
+        raise typer.Exit(code=1)
+
+
+@app.command(name="eval")
+def eval_(
+    task: Annotated[str, typer.Argument(help="Built-in task name.")],
+    program: Annotated[Path, typer.Argument(help="The program file to evaluate.")],
+    sandbox: SandboxOption = "auto",
+    as_json: JsonOption = False,
+) -> None:
+    """Evaluate one program file against a task, no run needed."""
+    from benchmarks import evaluate, load_task
+    from sandboxes import open_sandbox
+
+    with _handled():
+        loaded = load_task(task)
+        try:
+            source = program.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise TaskError(f"cannot read program file {program}: {reason}") from None
+        chosen, why = open_sandbox(sandbox)
+        if not as_json:
+            err.print(why, highlight=False)
+        files = {**loaded.seed_files(), loaded.main_file: source}
+        with chosen:
+            result = evaluate(loaded, files, chosen)
+    doc = {"status": result.status, "score": result.score, "metrics": dict(result.metrics), "reason": result.reason}
+    if as_json:
+        _emit(doc)
+    else:
+        out.print(f"{result.status}: score {result.score}", highlight=False)
+        for key, value in sorted(result.metrics.items()):
+            out.print(f"  {key} = {value:.6g}", highlight=False)
+        if result.reason:
+            out.print(f"  reason: {result.reason}", highlight=False)
+    if result.status != "valid":
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def tasks(as_json: JsonOption = False) -> None:
+    """List the built-in tasks."""
+    from benchmarks import load_task, task_names
+
+    rows = [
+        {"name": t.name, "description": t.description, "metric": t.metric, "gpu": t.gpu}
+        for t in map(load_task, task_names())
+    ]
+    if as_json:
+        _emit(rows)
+        return
+    for row in rows:
+        out.print(f"[bold]{row['name']}[/] (metric {row['metric']}, gpu: {'yes' if row['gpu'] else 'no'})")
+        out.print(f"  {row['description']}", highlight=False)
+
+
+@app.command()
+def doctor(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """What is configured and reachable: Docker, GPU, LLM, database."""
+    from sandboxes import docker_backend
+
+    ready, why = docker_backend.probe()
+    checks: dict[str, dict[str, Any]] = {
+        "docker": {"ok": ready, "detail": why},
+        "gpu": _gpu_check(),
+        "llm": {"ok": True, "detail": "no model configured: runs use the offline mutator"},
+    }
+    try:
+        archive = Archive.open(db)
+        checks["database"] = {
+            "ok": True,
+            "detail": f"{archive.engine.url.render_as_string(hide_password=True)} ({len(archive.list_runs())} runs)",
+        }
+    except ArchiveError as exc:
+        checks["database"] = {"ok": False, "detail": str(exc)}
+    if as_json:
+        _emit(checks)
+        return
+    for name, check in checks.items():
+        mark = "[green]ok[/]" if check["ok"] else "[red]no[/]"
+        out.print(f"{name:9} {mark}  {check['detail']}", highlight=False)
+
+
+def _gpu_check() -> dict[str, Any]:
+    if shutil.which("nvidia-smi") is None:
+        return {"ok": False, "detail": "no nvidia-smi: CPU only"}
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"ok": False, "detail": f"nvidia-smi failed: {exc}"}
+    gpus = [line for line in listing.stdout.splitlines() if line.startswith("GPU")]
+    return {"ok": bool(gpus), "detail": "; ".join(gpus) or listing.stderr.strip() or "no GPU listed"}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

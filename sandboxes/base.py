@@ -1,0 +1,132 @@
+"""The sandbox contract: a job goes in, an outcome comes out, the candidate never raises."""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The interpreter placeholder: a job's command may start with it, and each backend
+#: substitutes the Python it runs jobs with (the host's, or the image's).
+PYTHON = "python"
+
+#: The file a job writes its raw result to, relative to its working directory.
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource bounds for one job; every backend enforces what it can of them."""
+
+    memory_mb: int = 2048
+    """Address space (process backend) or cgroup memory (docker) in MiB."""
+    cpus: float = 1.0
+    """CPU share (docker) ; the process backend uses it only for reporting."""
+    processes: int = 64
+    """Maximum number of processes/threads the job may hold at once."""
+    output_bytes: int = 256 * 1024
+    """Bytes of stdout and of stderr kept (the tail); the rest is discarded."""
+    file_size_mb: int = 64
+    """Largest file the job may write."""
+    open_files: int = 256
+    """Maximum open file descriptors."""
+    gpus: int = 0
+    """GPUs to pass through; 0 for none."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to run: files placed in a fresh working directory, a command, bounds."""
+
+    files: Mapping[str, bytes]
+    command: Sequence[str]
+    timeout_s: float = 60.0
+    limits: Limits = field(default_factory=Limits)
+    env: Mapping[str, str] = field(default_factory=dict)
+    """The whole environment the job sees besides the backend's minimal one: an allow-list."""
+    result_file: str = RESULT_FILE
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened. Produced for every job, however the candidate behaved."""
+
+    backend: str
+    exit_code: int | None
+    timed_out: bool
+    out_of_memory: bool
+    result: Any | None
+    """The parsed JSON result file, or None when absent or unreadable."""
+    result_error: str | None
+    """Why `result` is None, when a result was expected but could not be read."""
+    stdout: str
+    stderr: str
+    wall_s: float
+    peak_memory_mb: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and self.result is not None
+
+    def failure(self) -> str | None:
+        """A one-line reason this job produced no usable result, or None when it did."""
+        if self.timed_out:
+            return f"timed out after {self.wall_s:.1f}s"
+        if self.out_of_memory:
+            return "ran out of memory"
+        if self.exit_code != 0:
+            last = _last_line(self.stderr)
+            return f"exited with code {self.exit_code}" + (f": {last}" if last else "")
+        if self.result is None:
+            return self.result_error or "wrote no result"
+        return None
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def read_result(raw: bytes | None, limit_bytes: int) -> tuple[Any | None, str | None]:
+    """Parse a job's result file strictly: JSON only, bounded size, no NaN/Infinity tokens."""
+    if raw is None:
+        return None, "wrote no result file"
+    if len(raw) > limit_bytes:
+        return None, f"result file too large ({len(raw)} bytes > {limit_bytes})"
+
+    def reject_constant(name: str) -> Any:
+        raise ValueError(f"non-finite number {name} in result")
+
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=reject_constant), None
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, f"result file is not valid JSON: {exc}"
+
+
+class Sandbox(abc.ABC):
+    """Runs untrusted jobs. `run` returns an Outcome for anything the job does."""
+
+    name: str = "abstract"
+
+    @abc.abstractmethod
+    def run(self, job: Job) -> Outcome:
+        """Run one job to completion (or its timeout) and report."""
+
+    def describe(self) -> dict[str, Any]:
+        """What this backend enforces on this machine, for `clade sandbox check`."""
+        return {"backend": self.name}
+
+    def close(self) -> None:
+        """Release pooled resources; the default holds none."""
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SandboxError(Exception):
+    """The sandbox itself cannot work (not the candidate's fault): a setup or input problem."""
