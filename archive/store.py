@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -52,6 +52,21 @@ class NodeView:
     patch: str | None
     feedback: str | None
     eval_wall_s: float | None
+
+
+class LineageRow(NamedTuple):
+    """One node as the inspection views see it (tree, status, report, plots)."""
+
+    id: int
+    parent_id: int | None
+    second_parent_id: int | None
+    generation: int
+    iteration: int
+    status: str
+    score: float | None
+    operator: str
+    model: str | None
+    evaluated_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -343,6 +358,85 @@ class Archive:
                 .order_by(Node.id)
             ).all()
         return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    # --- inspection queries (clade tree / status / report / plot) ---------------------------
+
+    def lineage(self, run_id: int) -> list[LineageRow]:
+        """Every node of a run with what the inspection views draw, in id order, in one query."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(
+                    Node.id,
+                    Node.parent_id,
+                    Node.second_parent_id,
+                    Node.generation,
+                    Node.iteration,
+                    Node.status,
+                    Node.score,
+                    Node.operator,
+                    Node.model,
+                    Node.evaluated_at,
+                )
+                .where(Node.run_id == run_id)
+                .order_by(Node.id)
+            ).all()
+        return [LineageRow._make(row) for row in rows]
+
+    def run_files(self, run_id: int) -> tuple[list[tuple[int, str, str]], dict[str, str]]:
+        """All files of a run's nodes: (node id, path, sha256) rows and each distinct blob's text."""
+        with self._sessions() as session:
+            index = session.execute(
+                select(NodeFile.node_id, NodeFile.path, NodeFile.sha256)
+                .join(Node, Node.id == NodeFile.node_id)
+                .where(Node.run_id == run_id)
+                .order_by(NodeFile.node_id, NodeFile.path)
+            ).all()
+            blobs = session.execute(
+                select(Blob.sha256, Blob.content).where(
+                    Blob.sha256.in_(
+                        select(NodeFile.sha256).join(Node, Node.id == NodeFile.node_id).where(Node.run_id == run_id)
+                    )
+                )
+            ).all()
+        return [(n, p, h) for n, p, h in index], {sha: content.decode() for sha, content in blobs}
+
+    def failure_kinds(self, run_id: int) -> dict[str, int]:
+        """Failed evaluation stages of a run by kind: timeout, out_of_memory, invalid, error."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Evaluation.status, Evaluation.timed_out, Evaluation.out_of_memory, func.count())
+                .join(Node, Node.id == Evaluation.node_id)
+                .where(Node.run_id == run_id, Evaluation.status != "valid")
+                .group_by(Evaluation.status, Evaluation.timed_out, Evaluation.out_of_memory)
+            ).all()
+        kinds: dict[str, int] = {}
+        for status, timed_out, out_of_memory, count in rows:
+            kind = "timeout" if timed_out else "out_of_memory" if out_of_memory else status
+            kinds[kind] = kinds.get(kind, 0) + count
+        return kinds
+
+    def llm_call_for(self, node_id: int) -> dict[str, Any] | None:
+        """The LLM call that made a node (by its llm_call_id, else the latest call naming it)."""
+        with self._sessions() as session:
+            call_id = session.scalar(select(Node.llm_call_id).where(Node.id == node_id))
+            call = session.get(LLMCall, call_id) if call_id is not None else None
+            if call is None:
+                call = session.scalars(
+                    select(LLMCall).where(LLMCall.node_id == node_id).order_by(LLMCall.id.desc()).limit(1)
+                ).first()
+            if call is None:
+                return None
+            return {
+                "id": call.id,
+                "model": call.model,
+                "prompt": call.prompt,
+                "response": call.response,
+                "prompt_tokens": call.prompt_tokens,
+                "completion_tokens": call.completion_tokens,
+                "cost": call.cost,
+                "latency_s": call.latency_s,
+                "error": call.error,
+            }
 
     def best(self, run_id: int) -> NodeView | None:
         with self._sessions() as session:
