@@ -149,33 +149,48 @@ def runs(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 
 @app.command()
-def tree(run_ref: RunArg = None, db: DbOption = None, as_json: JsonOption = False) -> None:
-    """The lineage tree of a run, with scores."""
-    from archive.views import lineage_tree, tree_json
+def tree(
+    run_ref: RunArg = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    best_path: Annotated[
+        bool, typer.Option("--best-path", help="Only the path from the seed to the best node.")
+    ] = False,
+    depth: Annotated[Optional[int], typer.Option("--depth", help="Only generations up to this one.")] = None,
+    min_score: Annotated[
+        Optional[float], typer.Option("--min-score", help="Only nodes scoring at least this (and their ancestors).")
+    ] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Never fold branches that did not improve.")] = False,
+) -> None:
+    """The lineage tree of a run: score, status, operator and model per node."""
+    from archive.tree_view import render_tree
+    from archive.views import load_tree, tree_json
 
     with _handled():
         archive = _open(db)
         run_view = archive.find_run(run_ref)
-        doc = tree_json(archive, run_view)
-        if as_json:
-            _emit(doc)
-            return
-        best = archive.best(run_view.id)
-    out.print(lineage_tree(doc, f"run {run_view.name} ({run_view.task})", best.id if best else None))
+        lineage, visible = load_tree(archive, run_view, depth=depth, min_score=min_score, best_path=best_path)
+    if as_json:
+        _emit(tree_json(run_view, lineage, visible))
+        return
+    title = f"run {run_view.name} ({run_view.task}): {len(visible)} of {len(lineage.rows)} nodes"
+    out.print(render_tree(lineage, visible, title, fold=False if show_all else None))
 
 
 @app.command()
-def show(node: NodeArg, db: DbOption = None, as_json: JsonOption = False) -> None:
-    """One node: metrics, mutation, code."""
+def show(
+    node: NodeArg,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    reply: Annotated[bool, typer.Option("--reply", help="Also show the LLM reply that made this node.")] = False,
+) -> None:
+    """One node: metrics, evaluation feedback, mutation, code (and the LLM reply with --reply)."""
     from archive.views import node_json, node_panel
 
     with _handled():
         archive = _open(db)
-        doc = node_json(archive, archive.node(node))
-        if as_json:
-            _emit(doc)
-            return
-        out.print(node_panel(doc, archive.evaluations(node)))
+        doc = node_json(archive, archive.node(node), reply=reply)
+    _emit(doc) if as_json else out.print(node_panel(doc, plain=not out.is_terminal))
 
 
 @app.command()
@@ -184,10 +199,8 @@ def diff(
     other: Annotated[Optional[int], typer.Argument(help="Node to compare with; its parent by default.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Diff a node against its parent or another node."""
-    from rich.syntax import Syntax
-
-    from archive.views import diff_text, main_file
+    """Diff a node against its parent or another node (every file that changed)."""
+    from archive.views import diff_files, diff_renderable
 
     with _handled():
         archive = _open(db)
@@ -195,10 +208,13 @@ def diff(
         base = other if other is not None else (view.parent_ids[0] if view.parent_ids else None)
         if base is None:
             raise ArchiveError(f"node {node} is a seed with no parent; name a node to compare with")
-        before, after = archive.files(base), archive.files(node)
-        path = main_file(after)
-        text = diff_text(before.get(path, ""), after[path], f"node {base}", f"node {node}")
-    out.print(Syntax(text or "(no difference)\n", "diff")) if out.is_terminal else typer.echo(text, nl=False)
+        text = diff_files(archive.files(base), archive.files(node), f"node-{base}", f"node-{node}")
+    if not text:
+        out.print(f"node {node} and node {base} have the same files", highlight=False)
+    elif out.is_terminal:
+        out.print(diff_renderable(text))
+    else:
+        typer.echo(text, nl=False)
 
 
 @app.command()
@@ -206,10 +222,12 @@ def best(
     run_ref: RunArg = None,
     db: DbOption = None,
     as_json: JsonOption = False,
-    export: Annotated[Optional[Path], typer.Option("--export", help="Write the best program's files here.")] = None,
+    export: Annotated[
+        Optional[Path], typer.Option("--export", help="Write the best program's files and a README here.")
+    ] = None,
 ) -> None:
     """The best node of a run."""
-    from archive.views import node_json, node_panel
+    from archive.views import export_node, node_json, node_panel
 
     with _handled():
         archive = _open(db)
@@ -218,24 +236,13 @@ def best(
         if node is None:
             raise ArchiveError(f"run {run_view.name} has no valid node yet")
         doc = node_json(archive, node)
-        if export is not None:
-            _export(archive.files(node.id), export)
-        if as_json:
-            _emit(doc)
-            return
-        out.print(node_panel(doc, archive.evaluations(node.id)))
+        written = export_node(archive, run_view, node, export) if export is not None else []
+    if as_json:
+        _emit(doc)
+        return
+    out.print(node_panel(doc, plain=not out.is_terminal))
     if export is not None:
-        out.print(f"wrote {len(doc['files'])} file(s) to {export}")
-
-
-def _export(files: dict[str, str], directory: Path) -> None:
-    try:
-        for path, text in files.items():
-            target = directory / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
-    except OSError as exc:
-        raise ArchiveError(f"cannot write to {directory}: {exc.strerror}") from None
+        out.print(f"wrote {', '.join(written)} to {export}", highlight=False)
 
 
 @app.command()

@@ -1,30 +1,27 @@
-"""What the inspection commands show: JSON documents (stable keys) and Rich renderables."""
+"""What the inspection commands show: JSON documents (stable keys) and Rich renderables.
+
+The larger views live beside this module: `tree_view` (the lineage tree), `status_view`
+(`clade status`), `report` (the HTML page of `clade report` and `clade ui`), `server` (`clade ui`)
+and `plots` (`clade plot`, matplotlib imported only there).
+"""
 
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
-from rich.tree import Tree
 
+from archive.database import ArchiveError
+from archive.lineage import Lineage, select
 from archive.store import Archive, NodeView, RunView
+from archive.tree_view import STATUS_STYLE, fmt_score
 
-STATUS_STYLE = {
-    "valid": "green",
-    "invalid": "yellow",
-    "error": "red",
-    "duplicate": "dim",
-    "pending": "cyan",
-    "running": "cyan",
-}
-
-
-def fmt_score(score: float | None) -> str:
-    return "—" if score is None else f"{score:.6g}"
+__all__ = ["STATUS_STYLE", "fmt_score"]
 
 
 def run_json(archive: Archive, run: RunView) -> dict[str, Any]:
@@ -61,9 +58,10 @@ def main_file(files: dict[str, str]) -> str:
     return "program.py" if "program.py" in files else sorted(files)[0]
 
 
-def node_json(archive: Archive, node: NodeView) -> dict[str, Any]:
+def node_json(archive: Archive, node: NodeView, *, reply: bool = False) -> dict[str, Any]:
+    """`clade show` / `clade best`: the stable keys first, then what else helps to understand it."""
     files = archive.files(node.id)
-    return {
+    doc: dict[str, Any] = {
         "id": node.id,
         "run_id": node.run_id,
         "parent_ids": list(node.parent_ids),
@@ -73,69 +71,101 @@ def node_json(archive: Archive, node: NodeView) -> dict[str, Any]:
         "metrics": dict(node.metrics),
         "mutation": {"operator": node.operator, "model": node.model, "edit_format": node.edit_format},
         "code": files[main_file(files)],
+        "main_file": main_file(files),
         "feedback": node.feedback,
         "files": sorted(files),
+        "iteration": node.iteration,
+        "island": node.island,
+        "eval_wall_s": node.eval_wall_s,
+        "evaluations": archive.evaluations(node.id),
     }
+    if reply:
+        doc["llm_call"] = archive.llm_call_for(node.id)
+    return doc
 
 
-def node_panel(doc: dict[str, Any], evaluations: list[dict[str, Any]]) -> RenderableType:
-    head = Table.grid(padding=(0, 2))
-    head.add_column(style="bold")
-    head.add_column()
-    style = STATUS_STYLE.get(doc["status"], "")
-    head.add_row("node", f"{doc['id']} (run {doc['run_id']}, generation {doc['generation']})")
-    head.add_row("parents", ", ".join(map(str, doc["parent_ids"])) or "— (seed)")
-    head.add_row("status", Text(doc["status"], style=style))
-    head.add_row("score", fmt_score(doc["score"]))
-    mutation = doc["mutation"]
-    head.add_row(
-        "mutation",
-        f"{mutation['operator']} · model {mutation['model'] or '—'} · format {mutation['edit_format'] or '—'}",
-    )
-    for key, value in sorted(doc["metrics"].items()):
-        head.add_row(f"  {key}", f"{value:.6g}")
-    for stage in evaluations:
-        line = f"{stage['status']} in {stage['wall_s']:.2f}s ({stage['sandbox']})"
-        head.add_row(f"stage {stage['stage']}", line + (f": {stage['reason']}" if stage["reason"] else ""))
-    if doc["feedback"]:
-        head.add_row("feedback", Text(doc["feedback"][-1500:]))
-    return Group(head, Syntax(doc["code"], "python", line_numbers=True))
+def node_panel(doc: dict[str, Any], *, plain: bool = False) -> RenderableType:
+    """`clade show`: a header of aligned fields, feedback, the LLM reply if asked, the code.
 
-
-def tree_json(archive: Archive, run: RunView) -> dict[str, Any]:
-    nodes = [
-        {
-            "id": nid,
-            "parent_ids": [p for p in (parent, second) if p is not None],
-            "generation": generation,
-            "status": status,
-            "score": score,
-        }
-        for nid, parent, second, generation, status, score in archive.tree_rows(run.id)
+    `plain` (stdout is not a terminal) leaves the code as text, neither cropped nor highlighted."""
+    fields: list[tuple[str, str | Text]] = [
+        ("node", f"{doc['id']} (run {doc['run_id']}, generation {doc['generation']}, iteration {doc['iteration']})"),
+        ("parents", ", ".join(map(str, doc["parent_ids"])) or "— (seed)"),
+        ("status", Text(doc["status"], style=STATUS_STYLE.get(doc["status"], ""))),
+        ("score", fmt_score(doc["score"])),
     ]
-    return {"run_id": run.id, "nodes": nodes}
+    mutation = doc["mutation"]
+    fields.append(
+        (
+            "mutation",
+            f"{mutation['operator']} · model {mutation['model'] or '—'} · edit format {mutation['edit_format'] or '—'}",
+        )
+    )
+    fields += [(f"  {key}", f"{value:.6g}") for key, value in sorted(doc["metrics"].items())]
+    for stage in doc["evaluations"]:
+        line = f"{stage['status']} in {stage['wall_s']:.2f}s ({stage['sandbox']})"
+        fields.append((f"stage {stage['stage']}", line + (f": {stage['reason']}" if stage["reason"] else "")))
+    width = max(len(name) for name, _ in fields) + 2
+    head = Text()
+    for name, value in fields:
+        head.append(name.ljust(width), style="bold")
+        head.append(value)
+        head.append("\n")
+    parts: list[RenderableType] = [head]
+    if doc["feedback"]:
+        parts += [Text("evaluation feedback", style="bold"), Text(doc["feedback"][-1500:] + "\n")]
+    if "llm_call" in doc:
+        parts.append(_llm_reply(doc["llm_call"], mutation["model"], plain))
+    parts.append(Text(f"── {doc['main_file']}", style="bold"))
+    code = Text(doc["code"]) if plain else Syntax(doc["code"], "python", line_numbers=True, word_wrap=True)
+    parts.append(code)
+    return Group(*parts)
 
 
-def lineage_tree(doc: dict[str, Any], title: str, best_id: int | None) -> Tree:
-    children: dict[int | None, list[dict[str, Any]]] = {}
-    for node in doc["nodes"]:
-        parent = node["parent_ids"][0] if node["parent_ids"] else None
-        children.setdefault(parent, []).append(node)
-    root = Tree(title)
-    stack: list[tuple[Tree, dict[str, Any]]] = [(root, node) for node in reversed(children.get(None, []))]
-    while stack:
-        branch, node = stack.pop()
-        style = STATUS_STYLE.get(node["status"], "")
-        label = Text(f"#{node['id']} ", style="bold")
-        label.append(fmt_score(node["score"]) + " ", style=style)
-        label.append(node["status"], style=style)
-        if len(node["parent_ids"]) > 1:
-            label.append(f"  ×{node['parent_ids'][1]}", style="magenta")
-        if node["id"] == best_id:
-            label.append("  ★ best", style="bold green")
-        sub = branch.add(label)
-        stack.extend((sub, child) for child in reversed(children.get(node["id"], [])))
-    return root
+def _llm_reply(call: dict[str, Any] | None, model: str | None, plain: bool) -> RenderableType:
+    if call is None:
+        offline = model in (None, "offline")
+        why = "this node was made without an LLM (offline mutator or seed)" if offline else "none was stored"
+        return Text(f"LLM reply: {why}", style="dim")
+    usage = (
+        f"LLM reply ({call['model']}, {call['prompt_tokens']}+{call['completion_tokens']} tokens, "
+        f"${call['cost']:.4f}, {call['latency_s']:.1f}s)"
+    )
+    body = call["response"] if call["response"] else f"(no reply: {call['error'] or 'empty'})"
+    return Group(Text(usage, style="bold"), Text(body + "\n") if plain else Syntax(body, "markdown", word_wrap=True))
+
+
+def tree_json(run: RunView, lineage: Lineage, visible: set[int]) -> dict[str, Any]:
+    """`clade tree --json`: every visible node (filters apply; folding does not)."""
+    nodes = []
+    for node_id in sorted(visible):
+        row = lineage.rows[node_id]
+        nodes.append(
+            {
+                "id": row.id,
+                "parent_ids": [p for p in (row.parent_id, row.second_parent_id) if p is not None],
+                "generation": row.generation,
+                "status": row.status,
+                "score": row.score,
+                "iteration": row.iteration,
+                "operator": row.operator,
+                "model": row.model,
+            }
+        )
+    return {"run_id": run.id, "best_id": lineage.best_id, "nodes": nodes}
+
+
+def load_tree(
+    archive: Archive,
+    run: RunView,
+    *,
+    depth: int | None = None,
+    min_score: float | None = None,
+    best_path: bool = False,
+) -> tuple[Lineage, set[int]]:
+    """A run's lineage and the nodes the filters keep."""
+    lineage = Lineage.build(archive.lineage(run.id))
+    return lineage, select(lineage, depth=depth, min_score=min_score, best_path=best_path)
 
 
 def diff_text(before: str, after: str, before_name: str, after_name: str) -> str:
@@ -144,3 +174,81 @@ def diff_text(before: str, after: str, before_name: str, after_name: str) -> str
             before.splitlines(keepends=True), after.splitlines(keepends=True), fromfile=before_name, tofile=after_name
         )
     )
+
+
+def diff_files(before: dict[str, str], after: dict[str, str], before_name: str, after_name: str) -> str:
+    """A unified diff of every file that differs, added or removed between two nodes."""
+    chunks = []
+    for path in sorted(set(before) | set(after)):
+        old, new = before.get(path, ""), after.get(path, "")
+        if old != new:
+            text = diff_text(old, new, f"{before_name}/{path}", f"{after_name}/{path}")
+            chunks.append(text if text.endswith("\n") else text + "\n\\ No newline at end of file\n")
+    return "".join(chunks)
+
+
+def diff_renderable(text: str) -> Text:
+    """A unified diff coloured line by line: additions green, removals red, hunks cyan."""
+    out = Text()
+    for line in text.splitlines(keepends=True):
+        if line.startswith(("+++", "---")):
+            out.append(line, style="bold")
+        elif line.startswith("+"):
+            out.append(line, style="green")
+        elif line.startswith("-"):
+            out.append(line, style="red")
+        elif line.startswith("@@"):
+            out.append(line, style="cyan")
+        else:
+            out.append(line)
+    return out
+
+
+EXPORT_README = """# Best program of run {run} (node {node})
+
+Task `{task}`; score {score} (higher is better){metrics}.
+Found by Cladeforge at generation {generation} ({operator}{model}).
+
+Files: {files}.
+
+Evaluate it again (the same checks as during the run; exit code 1 if it is not valid):
+
+```bash
+clade eval {task} {main}
+```
+
+Re-run the recorded evaluation from the archive and compare with the recorded score:
+
+```bash
+clade replay {node}
+```
+
+See how it came about: `clade tree {run} --best-path`, `clade show {node}`, `clade diff {node}`.
+"""
+
+
+def export_node(archive: Archive, run: RunView, node: NodeView, directory: Path) -> list[str]:
+    """Write a node's files and a README on how to run it; returns the paths written."""
+    files = archive.files(node.id)
+    readme_name = "README.md" if "README.md" not in files else "CLADE_README.md"
+    metrics = "".join(f", {k} {v:.6g}" for k, v in sorted(node.metrics.items()))
+    readme = EXPORT_README.format(
+        run=run.name,
+        node=node.id,
+        task=run.task,
+        score=fmt_score(node.score),
+        metrics=metrics,
+        generation=node.generation,
+        operator=node.operator,
+        model=f", model {node.model}" if node.model else "",
+        files=", ".join(f"`{p}`" for p in sorted(files)),
+        main=main_file(files),
+    )
+    try:
+        for path, text in {**files, readme_name: readme}.items():
+            target = directory / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+    except OSError as exc:
+        raise ArchiveError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+    return [*sorted(files), readme_name]
