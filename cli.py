@@ -247,28 +247,12 @@ def best(
 
 @app.command()
 def replay(node: NodeArg, db: DbOption = None, sandbox: SandboxOption = "auto", as_json: JsonOption = False) -> None:
-    """Re-evaluate a node in a sandbox and compare with its recorded score (exit 1 on mismatch)."""
-    from agent.replay import replay_node
-    from archive.views import fmt_score
+    """Re-evaluate a node in a sandbox and compare score and metrics with the record (exit 1 on mismatch)."""
+    from agent.replay import replay_node, replay_report
 
     with _handled():
         result = replay_node(_open(db), node, sandbox)
-    doc = {
-        "id": node,
-        "recorded_score": result.recorded_score,
-        "replayed_score": result.evaluation.score,
-        "match": result.match,
-        "status": result.evaluation.status,
-        "reason": result.evaluation.reason,
-    }
-    if as_json:
-        _emit(doc)
-    else:
-        verdict = "[green]match[/]" if result.match else "[red]MISMATCH[/]"
-        out.print(
-            f"node {node}: recorded {fmt_score(result.recorded_score)}, replayed "
-            f"{fmt_score(result.evaluation.score)} ({result.sandbox_reason}): {verdict}"
-        )
+    _emit(result.to_json()) if as_json else out.print(replay_report(result))
     if not result.match:
         raise typer.Exit(code=1)
 
