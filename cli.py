@@ -246,6 +246,34 @@ def best(
 
 
 @app.command()
+def status(
+    run_ref: RunArg = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Refresh until the run stops (Ctrl-C to leave).")
+    ] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between refreshes with --watch.")] = 2.0,
+) -> None:
+    """Where a run stands: progress, best so far, evaluations per minute, failures, LLM tokens and cost."""
+    from archive.status_view import status_json, status_panel
+
+    with _handled():
+        archive = _open(db)
+        ref = archive.find_run(run_ref)
+        doc = status_json(archive, ref)
+        if as_json:
+            _emit(doc)
+            return
+        if not watch:
+            out.print(status_panel(doc))
+            return
+        from archive.status_view import watch_status
+
+        watch_status(lambda: status_json(archive, archive.find_run(str(ref.id))), out, interval)
+
+
+@app.command()
 def replay(node: NodeArg, db: DbOption = None, sandbox: SandboxOption = "auto", as_json: JsonOption = False) -> None:
     """Re-evaluate a node in a sandbox and compare score and metrics with the record (exit 1 on mismatch)."""
     from agent.replay import replay_node, replay_report

@@ -1,4 +1,9 @@
-"""Live progress of a run: a Rich panel on a terminal, plain lines otherwise."""
+"""Live progress of a run: a Rich panel on a terminal, plain lines otherwise.
+
+The panel shows what `clade status` shows from the archive, from the loop's own counters:
+progress against the budget, best so far, evaluations per minute, nodes by status, failures by
+kind, and LLM tokens and cost when the loop counts them.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from types import TracebackType
 
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
+from rich.text import Text
 
 from agent.loop import RunStats
 
@@ -15,20 +20,48 @@ def _score(value: float | None) -> str:
     return "—" if value is None else f"{value:.6g}"
 
 
-def render(stats: RunStats) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("iteration", f"{stats.proposed + sum(stats.failures.values())}/{stats.budget}")
-    table.add_row("evaluations", str(stats.evaluations))
-    table.add_row("best score", f"{_score(stats.best_score)} (node {stats.best_node})")
-    table.add_row("seed score", _score(stats.seed_score))
-    table.add_row("evaluations/s", f"{stats.evaluations_per_s:.2f}")
-    statuses = ", ".join(f"{k} {v}" for k, v in sorted(stats.statuses.items())) or "—"
-    table.add_row("nodes", statuses)
-    failures = ", ".join(f"{k} {v}" for k, v in sorted(stats.failures.items()))
-    table.add_row("failures", f"{stats.failed}" + (f" (proposals: {failures})" if failures else ""))
-    return table
+def _done(stats: RunStats) -> int:
+    return stats.proposed + sum(stats.failures.values())
+
+
+def _failures(stats: RunStats) -> str:
+    kinds = {status: n for status, n in stats.statuses.items() if status in ("invalid", "error") and n}
+    for kind, n in stats.failures.items():
+        kinds[f"proposal {kind}"] = kinds.get(f"proposal {kind}", 0) + n
+    return ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items())) or "none"
+
+
+def _usage(stats: RunStats) -> str | None:
+    # RunStats gains token and cost counters with LLM accounting; show them once it has them.
+    tokens, cost = getattr(stats, "tokens", None), getattr(stats, "cost", None)
+    if tokens is None and cost is None:
+        return None
+    return f"{int(tokens or 0):,} tokens, ${float(cost or 0.0):.4f}"
+
+
+def render(stats: RunStats) -> Text:
+    done = _done(stats)
+    width = 30
+    filled = 0 if stats.budget <= 0 else min(width, round(width * done / stats.budget))
+    gain = ""
+    if stats.best_score is not None and stats.seed_score is not None:
+        gain = f", {stats.best_score - stats.seed_score:+.6g} on the seed"
+    rows: list[tuple[str, str]] = [
+        ("progress", f"{'█' * filled}{'·' * (width - filled)} {done}/{stats.budget}"),
+        ("best so far", f"{_score(stats.best_score)} (node {stats.best_node}){gain}"),
+        ("evaluations", f"{stats.evaluations}, {stats.evaluations_per_s * 60:.1f} per minute"),
+        ("nodes", ", ".join(f"{k} {v}" for k, v in sorted(stats.statuses.items())) or "—"),
+        ("failures", _failures(stats)),
+    ]
+    usage = _usage(stats)
+    if usage is not None:
+        rows.append(("LLM", usage))
+    text = Text()
+    for name, value in rows:
+        text.append(name.ljust(13), style="bold")
+        text.append(value + "\n")
+    text.rstrip()
+    return text
 
 
 class RunDisplay:
@@ -49,14 +82,15 @@ class RunDisplay:
         if self._live is not None:
             self._live.update(render(stats))
             return
-        done = stats.proposed + sum(stats.failures.values())
+        done = _done(stats)
         step = max(1, stats.budget // 10)
         if done // step != self._last_line:
             self._last_line = done // step
+            usage = _usage(stats)
             self.console.print(
                 f"iteration {done}/{stats.budget}  evaluations {stats.evaluations}  "
                 f"best {_score(stats.best_score)}  failures {stats.failed}  "
-                f"{stats.evaluations_per_s:.2f} eval/s",
+                f"{stats.evaluations_per_s * 60:.1f} eval/min" + (f"  {usage}" if usage else ""),
                 highlight=False,
             )
 

@@ -1,0 +1,139 @@
+"""`clade status`: where a run stands, read from the archive (so any process can watch a live run).
+
+Progress against the budget, best so far, evaluations per minute (over the whole run and over the
+last five minutes while it runs), failures by kind (proposals that made no child, and evaluation
+stages that failed: timeout, out_of_memory, invalid, error), and LLM tokens and cost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from archive.models import utcnow
+from archive.store import Archive, RunView
+from archive.tree_view import STATUS_STYLE, fmt_score
+
+RECENT = timedelta(minutes=5)
+
+
+def _rate(times: list[datetime]) -> float | None:
+    """Evaluations per minute between the first and the last evaluation."""
+    if len(times) < 2:
+        return None
+    span = (times[-1] - times[0]).total_seconds()
+    return (len(times) - 1) / span * 60 if span > 0 else None
+
+
+def status_json(archive: Archive, run: RunView, now: datetime | None = None) -> dict[str, Any]:
+    now = now or utcnow()
+    rows = archive.lineage(run.id)
+    nodes: dict[str, int] = {}
+    for row in rows:
+        nodes[row.status] = nodes.get(row.status, 0) + 1
+    proposed = sum(1 for row in rows if row.iteration > 0)
+    proposal_failures = dict(run.failures)
+    done = proposed + sum(proposal_failures.values())
+    times = sorted(row.evaluated_at for row in rows if row.evaluated_at is not None)
+    valid = [row for row in rows if row.status == "valid" and row.score is not None]
+    best = max(valid, key=lambda row: (row.score, -row.id), default=None)
+    seed = next((row for row in rows if row.iteration == 0), None)
+    recent: float | None = None
+    if run.status == "running" and times:
+        window = min(RECENT, max(now - times[0], timedelta(seconds=1)))
+        recent = sum(1 for t in times if now - t <= window) / window.total_seconds() * 60
+    return {
+        "run_id": run.id,
+        "name": run.name,
+        "task": run.task,
+        "status": run.status,
+        "iterations": {"done": done, "budget": run.iterations},
+        "nodes": nodes,
+        "evaluations": len(times),
+        "best": {"id": best.id, "score": best.score} if best else None,
+        "seed_score": seed.score if seed else None,
+        "evaluations_per_minute": {"overall": _rate(times), "recent": recent},
+        "failures": {"proposal": proposal_failures, "evaluation": archive.failure_kinds(run.id)},
+        "tokens": run.tokens,
+        "cost": run.cost,
+        "wall_s": run.wall_s,
+        "last_evaluation_at": times[-1].isoformat() if times else None,
+    }
+
+
+def _bar(done: int, budget: int, width: int = 30) -> str:
+    filled = 0 if budget <= 0 else min(width, round(width * done / budget))
+    return "█" * filled + "·" * (width - filled)
+
+
+def _kinds(counts: dict[str, int]) -> str:
+    return ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+
+
+def status_panel(doc: dict[str, Any]) -> Text:
+    text = Text()
+    text.append(f"run {doc['name']} ({doc['task']}): ", style="bold")
+    text.append(doc["status"] + "\n", style="cyan" if doc["status"] == "running" else "")
+    iterations = doc["iterations"]
+    lines: list[tuple[str, str | Text]] = [
+        ("progress", f"{_bar(iterations['done'], iterations['budget'])} {iterations['done']}/{iterations['budget']}")
+    ]
+    best = doc["best"]
+    gain = ""
+    if best and doc["seed_score"] is not None:
+        gain = f", {best['score'] - doc['seed_score']:+.6g} on the seed ({fmt_score(doc['seed_score'])})"
+    lines.append(("best so far", f"{fmt_score(best['score'])} (node {best['id']}){gain}" if best else "—"))
+    rate = doc["evaluations_per_minute"]
+    per_min = "—" if rate["overall"] is None else f"{rate['overall']:.1f}"
+    if rate["recent"] is not None:
+        per_min += f" (last 5 min: {rate['recent']:.1f})"
+    lines.append(("evaluations", f"{doc['evaluations']}, {per_min} per minute"))
+    statuses = Text()
+    for i, (status, n) in enumerate(sorted(doc["nodes"].items())):
+        statuses.append(("" if i == 0 else ", ") + f"{status} {n}", style=STATUS_STYLE.get(status, ""))
+    lines.append(("nodes", statuses))
+    failures = doc["failures"]
+    lines.append(("failed proposals", _kinds(failures["proposal"]) or "none"))
+    lines.append(("failed evaluations", _kinds(failures["evaluation"]) or "none"))
+    lines.append(("LLM", f"{doc['tokens']:,} tokens, ${doc['cost']:.4f}"))
+    if doc["wall_s"]:
+        lines.append(("wall time", f"{doc['wall_s']:.0f} s"))
+    width = max(len(name) for name, _ in lines) + 2
+    for name, value in lines:
+        text.append(name.ljust(width), style="bold")
+        text.append(value)
+        text.append("\n")
+    text.rstrip()
+    return text
+
+
+def watch_status(read: Callable[[], dict[str, Any]], console: Console, interval: float) -> None:
+    """Re-read and redraw until the run is no longer running; Ctrl-C leaves quietly.
+
+    On a terminal the panel is redrawn in place; otherwise a new panel is printed when it changes."""
+    last: dict[str, Any] | None = None
+    live = Live(console=console, auto_refresh=False) if console.is_terminal else None
+    try:
+        if live is not None:
+            live.start()
+        while True:
+            doc = read()
+            if live is not None:
+                live.update(status_panel(doc), refresh=True)
+            elif {**doc, "evaluations_per_minute": None} != last:
+                console.print(status_panel(doc))
+                last = {**doc, "evaluations_per_minute": None}
+            if doc["status"] != "running":
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+    finally:
+        if live is not None:
+            live.stop()
