@@ -400,6 +400,16 @@ class Archive:
             ).all()
         return [(n, p, h) for n, p, h in index], {sha: content.decode() for sha, content in blobs}
 
+    def node_details(self, run_id: int) -> list[tuple[int, dict[str, Any], str | None, str | None]]:
+        """(id, metrics, feedback, edit format) of every node of a run, in id order, in one query."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Node.id, Node.metrics, Node.feedback, Node.edit_format)
+                .where(Node.run_id == run_id)
+                .order_by(Node.id)
+            ).all()
+        return [(i, dict(m or {}), f, e) for i, m, f, e in rows]
+
     def failure_kinds(self, run_id: int) -> dict[str, int]:
         """Failed evaluation stages of a run by kind: timeout, out_of_memory, invalid, error."""
         with self._sessions() as session:
