@@ -339,6 +339,65 @@ def tasks(as_json: JsonOption = False) -> None:
         out.print(f"  {row['description']}", highlight=False)
 
 
+sandbox_app = typer.Typer(help="The sandbox: build its image, show what it enforces here.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("build")
+def sandbox_build(
+    method: Annotated[
+        str, typer.Option("--method", help="auto (a registry if one answers, else offline), dockerfile, debootstrap.")
+    ] = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if the image exists.")] = False,
+    package: Annotated[
+        Optional[list[str]], typer.Option("--package", help="Also build the derived image with these pip packages.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Build the sandbox image (once per recipe; a no-op when it exists)."""
+    from sandboxes import engine, image
+
+    with _handled():
+        if method not in image.METHODS:
+            raise SandboxError(f"unknown build method {method!r}; choose one of {', '.join(image.METHODS)}")
+    try:
+        client = engine.connect(timeout=image.BUILD_TIMEOUT_S)
+        built = image.build(client, method, force, log=lambda line: err.print(line, highlight=False))
+        derived = image.ensure_derived(client, built.tag, tuple(package)) if package else None
+    except SandboxError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(code=1) from None
+    doc = {"tag": built.tag, "method": built.method, "seconds": round(built.seconds, 1), "derived": derived}
+    if as_json:
+        _emit(doc)
+        return
+    how = "already present" if built.method == "present" else f"built with {built.method} in {built.seconds:.0f}s"
+    out.print(f"sandbox image {built.tag}: {how}" + (f"; derived {derived}" if derived else ""), highlight=False)
+
+
+@sandbox_app.command("check")
+def sandbox_check(as_json: JsonOption = False) -> None:
+    """What the sandbox can enforce on this machine: engine, image, limits (verified in a container), GPU."""
+    from sandboxes.check import report
+
+    doc = report()
+    if as_json:
+        _emit(doc)
+        return
+    docker = doc["docker"]
+    for name in ("engine", "image", "gpu"):
+        if name in docker:
+            mark = "[green]ok[/]" if docker[name]["ok"] else "[red]no[/]"
+            out.print(f"docker {name:17} {mark}  {docker[name]['detail']}", highlight=False)
+    for name, verdict in docker.get("enforced", {}).items():
+        mark = "[green]ok[/]" if verdict["ok"] else "[red]NOT ENFORCED[/]"
+        out.print(f"docker {name:17} {mark}  {verdict['detail']}", highlight=False)
+    for name, detail in doc["process"].items():
+        if name != "backend":
+            out.print(f"process {name:16} {', '.join(detail) if isinstance(detail, list) else detail}", highlight=False)
+    out.print(f"auto: {doc['auto']}", highlight=False)
+
+
 @app.command()
 def doctor(db: DbOption = None, as_json: JsonOption = False) -> None:
     """What is configured and reachable: Docker, GPU, LLM, database."""

@@ -15,6 +15,9 @@ PYTHON = "python"
 #: The file a job writes its raw result to, relative to its working directory.
 RESULT_FILE = "result.json"
 
+#: The largest result file any backend reads back.
+RESULT_LIMIT_BYTES = 64 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -47,6 +50,10 @@ class Job:
     env: Mapping[str, str] = field(default_factory=dict)
     """The whole environment the job sees besides the backend's minimal one: an allow-list."""
     result_file: str = RESULT_FILE
+    packages: tuple[str, ...] = ()
+    """Extra Python packages (pip specifiers) the job needs; the docker backend runs it in an
+    image derived from the sandbox image with them installed. The process backend uses the
+    host's interpreter and ignores them (they must be installed on the host)."""
 
 
 @dataclass(frozen=True)
@@ -65,13 +72,36 @@ class Outcome:
     stderr: str
     wall_s: float
     peak_memory_mb: float | None = None
+    error: str | None = None
+    """Why the sandbox refused or could not run the job (a bad file name, a container that
+    died); None when the job ran. Not the candidate's exit: that is `exit_code`."""
+
+    @classmethod
+    def refused(cls, backend: str, reason: str, wall_s: float = 0.0) -> Outcome:
+        """The outcome of a job the sandbox did not (or could not) run to its end."""
+        return cls(backend, None, False, False, None, reason, "", "", wall_s, None, reason)
 
     @property
     def ok(self) -> bool:
         return self.exit_code == 0 and not self.timed_out and self.result is not None
 
+    @property
+    def status(self) -> str:
+        """One word: `ok`, `timed_out`, `out_of_memory`, `crashed`, `no_result` or `error`."""
+        if self.error is not None:
+            return "error"
+        if self.timed_out:
+            return "timed_out"
+        if self.out_of_memory:
+            return "out_of_memory"
+        if self.exit_code != 0:
+            return "crashed"
+        return "ok" if self.result is not None else "no_result"
+
     def failure(self) -> str | None:
         """A one-line reason this job produced no usable result, or None when it did."""
+        if self.error is not None:
+            return f"sandbox error: {self.error}"
         if self.timed_out:
             return f"timed out after {self.wall_s:.1f}s"
         if self.out_of_memory:
@@ -103,6 +133,19 @@ def read_result(raw: bytes | None, limit_bytes: int) -> tuple[Any | None, str | 
         return json.loads(raw.decode("utf-8"), parse_constant=reject_constant), None
     except (ValueError, UnicodeDecodeError) as exc:
         return None, f"result file is not valid JSON: {exc}"
+
+
+def bad_path(files: Mapping[str, bytes]) -> str | None:
+    """Why one of the job's file names could land outside its working directory, or None.
+
+    Names come from tasks and from candidates (an LLM may name files); an absolute path or a
+    `..` component would let a job's files overwrite the host's.
+    """
+    for name in files:
+        parts = name.replace("\\", "/").split("/")
+        if not name or name.startswith("/") or "\0" in name or any(part in ("", ".", "..") for part in parts):
+            return f"job file name {name!r} is not a plain relative path"
+    return None
 
 
 class Sandbox(abc.ABC):

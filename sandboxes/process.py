@@ -2,13 +2,24 @@
 
 Each job runs in a private temporary directory, in a new session and process group, under
 rlimits (address space, CPU time, processes, file size, open files), with a scrubbed
-environment; the timeout kills the whole group and any process still carrying the job's mark.
-As root it also cuts the network (a fresh network namespace).
+environment; the timeout kills the whole group, every process in the job's cgroup, and any
+process still carrying the job's mark. Where the host allows it, more:
+
+- a per-job cgroup (see `sandboxes.cgroup`) bounds the memory and process count of the
+  whole tree and finds every process the job started, even those that left its session;
+- as root, the job runs in fresh PID, mount and network namespaces (util-linux `unshare`):
+  no network, no view of (or signal to) any host process, no /proc/<pid>/environ of the
+  host to read keys from; when the job ends, the kernel kills everything left in its PID
+  namespace. A small `sh` is the namespace's init so the job is not PID 1 (PID 1 ignores
+  default-action signals); a job killed by signal N then reports exit 128+N, mapped back here.
 
 What it cannot guarantee (use the docker backend for hostile code): the job runs with the
-host's user and interpreter, so it can read whatever that user can read; a process that
-leaves the group and scrubs its environment can outlive the job; as root, RLIMIT_NPROC is not
-enforced by the kernel; a flood of small files is bounded only by the disk.
+host's user and interpreter, so it can read and write whatever that user can (as root:
+every file, the archive database and the user's home included); without root it shares the
+host's network and process table; without a writable cgroup, RLIMIT_NPROC is all that bounds
+processes (not enforced for root) and RLIMIT_AS is per process; files are bounded in size,
+not in number, so the disk bounds a flood of small files; `Job.packages` are not installed
+(the host's interpreter must already have them).
 """
 
 from __future__ import annotations
@@ -29,15 +40,20 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
-from sandboxes.base import PYTHON, Job, Outcome, Sandbox, read_result
+from sandboxes import cgroup
+from sandboxes.base import PYTHON, RESULT_LIMIT_BYTES, Job, Outcome, Sandbox, bad_path, read_result
 
 _CLONE_NEWNET = 0x40000000
 _MARK = "CLADE_SANDBOX_JOB"
-_RESULT_LIMIT = 64 * 1024 * 1024
+_UNSHARE = ("--pid", "--fork", "--kill-child", "--mount-proc", "--net", "--", "/bin/sh", "-c", '"$@"', "sh")
 
 
-def _can_unshare_network() -> bool:
-    return sys.platform.startswith("linux") and os.geteuid() == 0
+def _namespace_wrapper() -> list[str] | None:
+    """The `unshare` prefix that puts a job in its own PID/mount/network namespaces, if usable."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return None
+    tool = shutil.which("unshare")
+    return [tool, *_UNSHARE] if tool and os.path.exists("/bin/sh") else None
 
 
 class _TailBuffer:
@@ -70,33 +86,57 @@ class ProcessSandbox(Sandbox):
 
     def __init__(self, python: str | None = None) -> None:
         self.python = python or sys.executable
-        self.network_cut = _can_unshare_network()
+        self.namespaces = _namespace_wrapper()
+        self.network_cut = self.namespaces is not None or (sys.platform.startswith("linux") and os.geteuid() == 0)
+        self.cgroup = cgroup.available()
+        if self.cgroup:
+            cgroup.remove_leftovers()
 
     def describe(self) -> dict[str, Any]:
+        root = os.geteuid() == 0
         return {
             "backend": self.name,
             "python": self.python,
-            "limits": ["address space", "cpu time", "processes", "file size", "open files"],
+            "rlimits": ["address space", "cpu time", "file size", "open files"]
+            + ([] if root else ["processes (per user)"]),
+            "cgroup": f"{self.cgroup}: memory and process count of the whole job"
+            if self.cgroup
+            else "none writable: memory is bounded per process only"
+            + ("; process count unbounded (root ignores RLIMIT_NPROC)" if root else ""),
             "network": "cut (network namespace)" if self.network_cut else "not cut (needs root)",
-            "host_files": "readable by the job (runs as the host user)",
+            "processes": "own PID namespace: host processes invisible, leftovers killed"
+            if self.namespaces
+            else "shares the host's process table (needs root and util-linux unshare)",
+            "host_files": "readable and writable as the host user"
+            + (" (root: every file)" if root else "")
+            + ": use the docker backend for hostile code",
+            "packages": "not installed: the host interpreter's packages are used",
         }
 
     def run(self, job: Job) -> Outcome:
+        refusal = bad_path(job.files)
+        if refusal is not None:
+            return Outcome.refused(self.name, refusal)
         workdir = Path(tempfile.mkdtemp(prefix="clade-job-"))
+        jail = cgroup.Jail.create(job.limits.memory_mb * 1024 * 1024, job.limits.processes + 2) if self.cgroup else None
         try:
             for rel, content in job.files.items():
                 target = workdir / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(content)
-            return self._execute(job, workdir)
+            return self._execute(job, workdir, jail)
         finally:
+            if jail is not None:
+                jail.remove()
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _execute(self, job: Job, workdir: Path) -> Outcome:
+    def _execute(self, job: Job, workdir: Path, jail: cgroup.Jail | None) -> Outcome:
         mark = uuid.uuid4().hex
         command = [self.python if arg == PYTHON else arg for arg in job.command]
         if command and command[0] == self.python:
             command[1:1] = ["-E", "-s"]  # ignore PYTHON* variables and the user's site
+        if self.namespaces:
+            command = [*self.namespaces, *command]
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": str(workdir),
@@ -108,28 +148,39 @@ class ProcessSandbox(Sandbox):
             _MARK: mark,
         }
         started = time.monotonic()
-        proc = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=self._limiter(job),
-        )
+        try:
+            proc = subprocess.Popen(
+                command,
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=self._limiter(job, jail),
+            )
+        except OSError as exc:
+            return Outcome.refused(self.name, f"cannot start {command[0]!r}: {exc.strerror or exc}")
         assert proc.stdout is not None and proc.stderr is not None
         out = _TailBuffer(proc.stdout, job.limits.output_bytes)
         err = _TailBuffer(proc.stderr, job.limits.output_bytes)
-        status, usage, timed_out = _wait(proc.pid, job.timeout_s)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        status, usage, timed_out = _wait(proc.pid, job.timeout_s, jail)
+        proc.returncode = exit_code = os.waitstatus_to_exitcode(status)
         wall = time.monotonic() - started
         _kill_group(proc.pid)
+        if jail is not None:
+            jail.kill_all()
         _kill_marked(mark)
+        if self.namespaces and exit_code > 128 and exit_code - 128 in signal.valid_signals():
+            exit_code = -(exit_code - 128)  # the namespace's sh reports a signal as 128+N
         stdout, stderr = out.text(), err.text()
-        result, result_error = read_result(_read_regular(workdir / job.result_file), _RESULT_LIMIT)
-        exit_code = proc.returncode
-        out_of_memory = "MemoryError" in stderr[-4000:] or exit_code == -signal.SIGSEGV
+        result, result_error = read_result(_read_regular(workdir / job.result_file), RESULT_LIMIT_BYTES)
+        out_of_memory = (
+            "MemoryError" in stderr[-4000:]
+            or exit_code == -signal.SIGSEGV
+            or (jail is not None and jail.oom_kills() > 0)
+        )
+        peak = jail.peak_memory_bytes() if jail is not None else None
         return Outcome(
             backend=self.name,
             exit_code=None if timed_out else exit_code,
@@ -140,15 +191,19 @@ class ProcessSandbox(Sandbox):
             stdout=stdout,
             stderr=stderr,
             wall_s=wall,
-            peak_memory_mb=usage.ru_maxrss / 1024 if usage else None,
+            peak_memory_mb=peak / 2**20 if peak else (usage.ru_maxrss / 1024 if usage else None),
         )
 
-    def _limiter(self, job: Job) -> Any:
+    def _limiter(self, job: Job, jail: cgroup.Jail | None) -> Any:
         limits = job.limits
         cpu_seconds = int(job.timeout_s) + 2
-        cut_network = self.network_cut
+        cut_network = self.network_cut and not self.namespaces
+        procs_files = jail.procs_files() if jail is not None else []
 
         def apply() -> None:  # runs in the child between fork and exec
+            for procs in procs_files:  # enter the cgroup first: everything after is bounded
+                with open(procs, "w") as handle:
+                    handle.write("0")
             memory = limits.memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
             resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
@@ -165,7 +220,7 @@ class ProcessSandbox(Sandbox):
         return apply
 
 
-def _wait(pid: int, timeout_s: float) -> tuple[int, Any, bool]:
+def _wait(pid: int, timeout_s: float, jail: cgroup.Jail | None) -> tuple[int, Any, bool]:
     """Wait for `pid`; on timeout kill its process group. Returns (status, rusage, timed_out)."""
     box: dict[str, Any] = {}
 
@@ -179,6 +234,8 @@ def _wait(pid: int, timeout_s: float) -> tuple[int, Any, bool]:
     timed_out = reaper.is_alive()
     if timed_out:
         _kill_group(pid)
+        if jail is not None:
+            jail.kill_all()
         reaper.join()
     return box["status"], box.get("usage"), timed_out
 
@@ -200,12 +257,17 @@ def _kill_marked(mark: str) -> None:
 
 
 def _read_regular(path: Path) -> bytes | None:
-    """Read the result file without following links out of the working directory."""
+    """Read the result file without following links out of the working directory.
+
+    A symbolic link is refused (O_NOFOLLOW), and so is a hard link (a job running as the
+    host's user could hard-link any file it can name into its directory), a FIFO or a device.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
             return None
-        return handle.read(_RESULT_LIMIT + 1)
+        return handle.read(RESULT_LIMIT_BYTES + 1)

@@ -1,0 +1,266 @@
+"""One sandbox container and the host's side of the job server's protocol.
+
+A container is made with every restriction the docker backend promises (see `host_config`),
+runs `sandboxes/jobserver.py` as its PID 1, and is reached only through its attach stream:
+no host directory is mounted and no file is copied with the engine's archive API (which
+refuses read-only root file systems anyway). The host keeps its own deadline: if the server
+does not answer within the job's timeout plus a margin, the container is killed.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import select
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandboxes.base import PYTHON, RESULT_LIMIT_BYTES, Job, Limits, Outcome, SandboxError, read_result
+
+#: Every sandbox container carries these labels; `engine.remove_leftovers` finds them by it.
+LABEL = "org.cladeforge.sandbox"
+OWNER_LABEL = "org.cladeforge.owner"
+USER = "65534:65534"  # nobody: not root, owns nothing in the image
+SERVER_SOURCE = (Path(__file__).parent / "jobserver.py").read_text()
+BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
+MARGIN_S = 5.0
+"""Seconds past a job's timeout the host waits for the server's reply before killing it."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a container is made of. Containers of one spec are interchangeable (the pool key)."""
+
+    image: str
+    limits: Limits
+    gpus: int = 0
+    env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+def owner_label() -> str:
+    """This host process as `host:pid:start-time`, so a later start can tell whether it lives."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def _start_time(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "?"
+
+
+def owner_alive(label: str) -> bool:
+    """False when the labelled owner ran on this host and is gone (pid dead or reused)."""
+    host, _, rest = label.partition(":")
+    if host != socket.gethostname():
+        return True  # another machine's container, or an unlabelled one: not ours to judge
+    pid, _, started = rest.partition(":")
+    return pid.isdigit() and _start_time(int(pid)) == started != "?"
+
+
+def host_config(spec: Spec, gpu_ok: bool) -> dict[str, Any]:
+    """The restrictions, as keyword arguments of `containers.create`."""
+    from docker.types import DeviceRequest, Ulimit
+
+    limits = spec.limits
+    memory = f"{limits.memory_mb}m"
+    scratch = max(16, limits.file_size_mb * 2)
+    config: dict[str, Any] = {
+        "user": USER,
+        "network_mode": "none",
+        "read_only": True,
+        "tmpfs": {
+            "/work": f"rw,nosuid,nodev,size={scratch}m,uid=65534,gid=65534,mode=0700",
+            "/tmp": f"rw,nosuid,nodev,size={scratch}m,mode=1777",
+        },
+        "shm_size": "16m",
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "mem_limit": memory,
+        "memswap_limit": memory,
+        "nano_cpus": int(limits.cpus * 1e9),
+        "pids_limit": limits.processes + 4,  # the server and its cleanup need a few
+        "ulimits": [
+            Ulimit(name="nofile", soft=limits.open_files + 16, hard=limits.open_files + 16),
+            Ulimit(name="fsize", soft=limits.file_size_mb << 20, hard=limits.file_size_mb << 20),
+            Ulimit(name="core", soft=0, hard=0),
+        ],
+        "ipc_mode": "private",
+        "log_config": {"type": "none"},  # a stdout flood must not fill the host's disk with logs
+        "working_dir": "/work",
+        "environment": {**BASE_ENV, "HOME": "/work", **dict(spec.env)},
+        "stdin_open": True,
+        "stdin_once": True,  # the host going away closes the server's stdin: it exits
+    }
+    if spec.gpus and gpu_ok:
+        config["device_requests"] = [DeviceRequest(count=spec.gpus, capabilities=[["gpu"]])]
+    return config
+
+
+class Container:
+    """A started sandbox container with its job server, ready for requests."""
+
+    def __init__(self, client: Any, spec: Spec, gpu_ok: bool) -> None:
+        import docker.errors
+
+        self.client, self.spec, self.uses = client, spec, 0
+        self.gpu_missing = bool(spec.gpus) and not gpu_ok
+        labels = {LABEL: "1", OWNER_LABEL: owner_label()}
+        command = ["python3", "-I", "-S", "-c", SERVER_SOURCE]
+        try:
+            self._container = client.containers.create(spec.image, command, labels=labels, **host_config(spec, gpu_ok))
+        except docker.errors.ImageNotFound:
+            raise SandboxError(f"sandbox image {spec.image} is missing; run `clade sandbox build`") from None
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"docker cannot create a sandbox container: {exc.explanation or exc}") from None
+        self.id: str = self._container.id
+        try:
+            stream = client.api.attach_socket(self.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            self._stream = stream
+            self._sock: socket.socket = getattr(stream, "_sock", stream)
+            self._container.start()
+        except docker.errors.APIError as exc:
+            self.destroy()
+            raise SandboxError(f"docker cannot start a sandbox container: {exc.explanation or exc}") from None
+        self._frames = _Demux(self._sock)
+
+    def run(self, job: Job, last: bool) -> tuple[Outcome, bool]:
+        """Run one job; returns its outcome and whether this container may take another."""
+        self.uses += 1
+        started = time.monotonic()
+        header = {
+            "command": ["python3" if arg == PYTHON else arg for arg in job.command],
+            "env": dict(job.env),
+            "timeout_s": job.timeout_s,
+            "files": [[name, len(content)] for name, content in job.files.items()],
+            "result_file": job.result_file,
+            "result_limit": RESULT_LIMIT_BYTES,
+            "output_bytes": job.limits.output_bytes,
+            "file_size": job.limits.file_size_mb << 20,
+            "open_files": job.limits.open_files,
+            "last": last,
+        }
+        encoded = json.dumps(header).encode()
+        deadline = started + job.timeout_s + MARGIN_S
+        reply_cap = 2 * job.limits.output_bytes * 2 + RESULT_LIMIT_BYTES * 2 + 65536
+        try:
+            self._sock.sendall(b"%d\n" % len(encoded) + encoded + b"".join(job.files.values()))
+            reply = self._frames.reply(deadline, reply_cap)
+        except (OSError, ValueError) as exc:
+            reply, problem = None, str(exc)
+        else:
+            problem = "no reply"
+        wall = time.monotonic() - started
+        if reply is None:
+            return self._lost(job, wall, problem), False
+        return self._outcome(job, reply, wall), bool(reply.get("clean")) and not last
+
+    def _outcome(self, job: Job, reply: dict[str, Any], wall: float) -> Outcome:
+        if reply.get("error"):
+            return Outcome.refused("docker", str(reply["error"]), wall)
+        raw = None if reply.get("result") is None else base64.b64decode(reply["result"])
+        result, result_error = read_result(raw, RESULT_LIMIT_BYTES)
+        timed_out = bool(reply.get("timed_out"))
+        stderr = _text(reply.get("stderr"), reply.get("stderr_dropped"))
+        if self.gpu_missing:
+            stderr = "[sandbox: a GPU was asked for but this host offers none to containers]\n" + stderr
+        return Outcome(
+            backend="docker",
+            exit_code=None if timed_out else reply.get("exit_code"),
+            timed_out=timed_out,
+            out_of_memory=not timed_out and int(reply.get("oom_kills") or 0) > 0,
+            result=None if timed_out else result,
+            result_error=reply.get("result_error") or result_error,
+            stdout=_text(reply.get("stdout"), reply.get("stdout_dropped")),
+            stderr=stderr,
+            wall_s=float(reply.get("wall_s") or wall),
+            peak_memory_mb=reply["peak_kb"] / 1024 if reply.get("peak_kb") else None,
+        )
+
+    def _lost(self, job: Job, wall: float, problem: str) -> Outcome:
+        """The server did not answer: past the host's deadline, or the container died."""
+        state: dict[str, Any] = {}
+        with contextlib.suppress(Exception):
+            self._container.reload()
+            state = self._container.attrs.get("State", {})
+        self.destroy()
+        if wall >= job.timeout_s:
+            return Outcome("docker", None, True, False, None, None, "", self._frames.stderr(), wall)
+        if state.get("OOMKilled"):
+            return Outcome("docker", -9, False, True, None, None, "", self._frames.stderr(), wall)
+        return Outcome.refused("docker", f"the sandbox container stopped answering ({problem})", wall)
+
+    def destroy(self) -> None:
+        with contextlib.suppress(Exception):
+            self._sock.close()
+        with contextlib.suppress(Exception):
+            self._container.remove(force=True)
+
+
+def _text(encoded: Any, dropped: Any) -> str:
+    data = base64.b64decode(encoded or b"").decode("utf-8", errors="replace")
+    return (f"[... {dropped} bytes dropped ...]\n" if dropped else "") + data
+
+
+class _Demux:
+    """Reads the engine's multiplexed attach stream (8-byte frame headers) under a deadline."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buffer = bytearray()
+        self._stdout = bytearray()
+        self._stderr = bytearray()
+
+    def stderr(self) -> str:
+        return self._stderr[-4000:].decode("utf-8", errors="replace")
+
+    def reply(self, deadline: float, cap: int) -> dict[str, Any] | None:
+        """The server's next reply, or None at the deadline or the stream's end."""
+        while True:
+            parsed = self._parse_reply(cap)
+            if parsed is not None:
+                return parsed
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([self._sock], [], [], remaining)
+            if not ready:
+                return None
+            chunk = self._sock.recv(1 << 20)
+            if not chunk:
+                return None
+            self._buffer += chunk
+            self._split()
+
+    def _split(self) -> None:
+        while len(self._buffer) >= 8:
+            size = int.from_bytes(self._buffer[4:8], "big")
+            if len(self._buffer) < 8 + size:
+                return
+            target = self._stderr if self._buffer[0] == 2 else self._stdout
+            target += self._buffer[8 : 8 + size]
+            del self._buffer[: 8 + size]
+            if len(self._stderr) > 65536:
+                del self._stderr[:-65536]
+
+    def _parse_reply(self, cap: int) -> dict[str, Any] | None:
+        newline = self._stdout.find(b"\n")
+        if newline < 0:
+            if len(self._stdout) > 256:
+                raise ValueError("garbled reply from the job server")
+            return None
+        tag, _, size_text = bytes(self._stdout[:newline]).partition(b" ")
+        if tag != b"CLADE-REPLY" or not size_text.isdigit() or int(size_text) > cap:
+            raise ValueError("garbled reply from the job server")
+        size = int(size_text)
+        if len(self._stdout) < newline + 1 + size:
+            return None
+        body = bytes(self._stdout[newline + 1 : newline + 1 + size])
+        del self._stdout[: newline + 1 + size]
+        loaded: dict[str, Any] = json.loads(body)
+        return loaded
