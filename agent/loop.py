@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.mutation import MutationContext, MutationFailed, Mutator, Parent
-from archive import Archive, NodeView, RunView, code_hash, get_selector
+from archive import Archive, NodeView, RunView, SelectionContext, code_hash, get_selector
 from benchmarks import Evaluation, Task, evaluate
 from sandboxes import Sandbox
 
@@ -117,8 +117,10 @@ class Evolution:
 
     async def _iteration(self, iteration: int, proposing: asyncio.Semaphore) -> None:
         rng = random.Random(f"{self.settings.seed}:{iteration}")
-        population = self.archive.population(self.run.id)
-        parent_ids = self.selector.sample(population, rng, self.mutator.parents_wanted(rng))
+        selection = self.archive.sample_parents(
+            self.run.id, self.selector, rng, self.mutator.parents_wanted(rng), SelectionContext(iteration)
+        )
+        parent_ids = list(selection.parent_ids)
         parent_nodes = [self.archive.node(pid) for pid in parent_ids]
         parents = [self._parent(node) for node in parent_nodes]
         context = MutationContext(self.task.description, self.task.main_file, rng, iteration)
@@ -139,7 +141,7 @@ class Evolution:
             iteration=iteration,
             parent_ids=parent_ids,
             generation=1 + max(p.generation for p in parent_nodes),
-            island=parent_nodes[0].island,
+            island=parent_nodes[0].island if selection.island is None else selection.island,
             operator=proposal.operator,
             model=proposal.model,
             edit_format=proposal.edit_format,
@@ -170,6 +172,7 @@ class Evolution:
             feedback=result.feedback or None,
             wall_s=result.wall_s,
             sandbox=self.sandbox.name,
+            descriptors=result.descriptors,
             stages=[
                 {
                     "stage": s.stage,

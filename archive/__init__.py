@@ -2,16 +2,22 @@
 
 from archive.database import ArchiveError, database_url
 from archive.dedup import code_hash
-from archive.selection import SELECTORS, Selector, get_selector
-from archive.store import Archive, NodeView, Population, RunView
+from archive.population import Population
+from archive.queries import GenerationStats
+from archive.selection import SELECTORS, Migration, Selection, SelectionContext, Selector, get_selector
+from archive.store import Archive, NodeView, RunView
 
 __all__ = [
     "SELECTORS",
     "Archive",
     "ArchiveError",
+    "GenerationStats",
+    "Migration",
     "NodeView",
     "Population",
     "RunView",
+    "Selection",
+    "SelectionContext",
     "Selector",
     "code_hash",
     "database_url",

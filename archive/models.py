@@ -1,15 +1,21 @@
 """SQLAlchemy models of the archive: runs, nodes (the tree of life), evaluations, LLM calls,
-and content-addressed program files."""
+content-addressed program files and island migrations.
+
+A change to these models is a schema change: bump SCHEMA_VERSION and add an Alembic revision
+under archive/migrations/versions/ that brings an archive of the previous version to this one
+(tests/archive/test_migrations.py checks that a migrated archive matches a fresh one).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Bumped with every schema change; the Alembic head revision is named after it."""
 
 NODE_STATUSES = ("pending", "running", "valid", "invalid", "error", "duplicate")
 RUN_STATUSES = ("running", "finished", "interrupted", "failed")
@@ -24,6 +30,9 @@ class Base(DeclarativeBase):
 
 
 class SchemaInfo(Base):
+    """The schema version as one integer: readable by any version of Cladeforge, even one that
+    predates Alembic (version 1 archives have this table and no `alembic_version`)."""
+
     __tablename__ = "schema_info"
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
 
@@ -45,6 +54,8 @@ class Run(Base):
     wall_s: Mapped[float] = mapped_column(Float, default=0.0)
     failures: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """Proposals that produced no child, counted by kind."""
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Bumped by every write to the run's nodes; writers take it first, so it also orders them."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -56,7 +67,10 @@ class Blob(Base):
 
     __tablename__ = "blobs"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """Digest of the uncompressed content."""
     content: Mapped[bytes] = mapped_column(LargeBinary)
+    encoding: Mapped[str] = mapped_column(String(10), default="raw", server_default="raw")
+    """`raw`, or `zlib` when compressing saved space (programs are text: usually 3x)."""
 
 
 class NodeFile(Base):
@@ -73,6 +87,7 @@ class Node(Base):
     __table_args__ = (
         Index("ix_nodes_run_status_score", "run_id", "status", "score"),
         Index("ix_nodes_run_code_hash", "run_id", "code_hash"),
+        Index("ix_nodes_run_revision", "run_id", "revision"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -88,6 +103,10 @@ class Node(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     descriptors: Mapped[dict[str, Any]] = mapped_column(default=dict)
     code_hash: Mapped[str] = mapped_column(String(64))
+    code_size: Mapped[int | None] = mapped_column(Integer)
+    """Bytes of all its files: the default behaviour descriptor when a task supplies none."""
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """The run's revision at this node's last write: readers fetch only what changed."""
     operator: Mapped[str] = mapped_column(String(100), default="seed")
     model: Mapped[str | None] = mapped_column(String(200))
     edit_format: Mapped[str | None] = mapped_column(String(50))
@@ -96,6 +115,8 @@ class Node(Base):
     feedback: Mapped[str | None] = mapped_column(Text)
     """Why the node is not valid, or other evaluator feedback for the next mutation."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    """When its (latest) evaluation started."""
     evaluated_at: Mapped[datetime | None] = mapped_column()
     eval_wall_s: Mapped[float | None] = mapped_column(Float)
 
@@ -140,4 +161,22 @@ class LLMCall(Base):
     cost: Mapped[float] = mapped_column(Float, default=0.0)
     latency_s: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IslandMigration(Base):
+    """A node that joined another island (ring migration of an island's best).
+
+    The node keeps its home island; membership of the target island starts at this row. One row
+    per (run, epoch, source island): two processes planning the same migration store it once.
+    """
+
+    __tablename__ = "island_migrations"
+    __table_args__ = (UniqueConstraint("run_id", "epoch", "from_island", name="uq_island_migrations_epoch"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    epoch: Mapped[int] = mapped_column(Integer)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    from_island: Mapped[int] = mapped_column(Integer)
+    to_island: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,20 +1,37 @@
-"""The archive's store: every write is one transaction; reads return plain frozen views."""
+"""The archive's store: every write is one transaction; reads return plain frozen views.
+
+Each write transaction first bumps its run's revision (`_bump`): that takes the run's write lock
+before anything else (so concurrent writers queue instead of deadlocking), and stamps the nodes it
+touches so live readers, such as the population index behind parent selection, fetch only changes.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import math
+import random
+import threading
+import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive.database import ArchiveError, database_url, open_engine
+from archive.database import WRITE, ArchiveError, database_url, open_engine, storage_error
 from archive.dedup import code_hash
-from archive.models import Blob, Evaluation, LLMCall, Node, NodeFile, Run, utcnow
+from archive.models import Blob, Evaluation, IslandMigration, LLMCall, Node, NodeFile, Run, utcnow
+from archive.population import EVALUATED, NodeRow, Population, PopulationIndex
+from archive.queries import LineageQueries
+
+if TYPE_CHECKING:
+    from archive.selection import Migration, Selection, SelectionContext, Selector
+
+FINAL = (*EVALUATED, "duplicate")
+"""Statuses a node never leaves: its evaluation (or the decision not to evaluate) is stored."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +69,12 @@ class NodeView:
     patch: str | None
     feedback: str | None
     eval_wall_s: float | None
+    descriptors: Mapping[str, float] = field(default_factory=dict)
+    code_size: int | None = None
+    llm_call_id: int | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    evaluated_at: datetime | None = None
 
 
 class LineageRow(NamedTuple):
@@ -67,18 +90,6 @@ class LineageRow(NamedTuple):
     operator: str
     model: str | None
     evaluated_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Population:
-    """What parent selection sees of one run: its evaluated nodes, cheaply."""
-
-    ids: tuple[int, ...]
-    scores: tuple[float | None, ...]
-    statuses: tuple[str, ...]
-    children: tuple[int, ...]
-    islands: tuple[int, ...]
-    generations: tuple[int, ...]
 
 
 def _run_view(run: Run) -> RunView:
@@ -118,15 +129,42 @@ def _node_view(node: Node) -> NodeView:
         patch=node.patch,
         feedback=node.feedback,
         eval_wall_s=node.eval_wall_s,
+        descriptors=dict(node.descriptors),
+        code_size=node.code_size,
+        llm_call_id=node.llm_call_id,
+        created_at=node.created_at,
+        started_at=node.started_at,
+        evaluated_at=node.evaluated_at,
     )
 
 
-class Archive:
+def _blob(content: bytes) -> tuple[bytes, str]:
+    """(stored bytes, encoding): zlib when it saves space, which for program text it does."""
+    packed = zlib.compress(content, 6)
+    return (packed, "zlib") if len(packed) < len(content) else (content, "raw")
+
+
+def _unblob(content: bytes, encoding: str) -> str:
+    return (zlib.decompress(content) if encoding == "zlib" else content).decode()
+
+
+def _clean_descriptors(descriptors: Mapping[str, Any]) -> dict[str, float]:
+    clean: dict[str, float] = {}
+    for name, value in descriptors.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ArchiveError(f"behaviour descriptor {name!r} must be a finite number, not {value!r}")
+        clean[str(name)] = float(value)
+    return clean
+
+
+class Archive(LineageQueries):
     """The store of record. Safe to open from several processes at once."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._indexes: dict[int, PopulationIndex] = {}
+        self._index_lock = threading.Lock()
 
     @classmethod
     def open(cls, ref: str | None = None) -> Archive:
@@ -136,8 +174,16 @@ class Archive:
     def close(self) -> None:
         self.engine.dispose()
 
-    def _write(self) -> Any:
+    def _write(self) -> _Transaction:
         return _Transaction(self._sessions)
+
+    @staticmethod
+    def _bump(session: Session, run_id: int) -> int:
+        """Take the run's next revision: first statement of every write to its nodes."""
+        bumped = session.execute(update(Run).where(Run.id == run_id).values(revision=Run.revision + 1))
+        if getattr(bumped, "rowcount", 1) == 0:
+            raise ArchiveError(f"no run {run_id} in this archive (see `clade runs`)")
+        return int(session.scalar(select(Run.revision).where(Run.id == run_id)) or 0)
 
     # --- runs -------------------------------------------------------------------------------
 
@@ -241,8 +287,11 @@ class Archive:
         feedback: str | None = None,
     ) -> NodeView:
         with self._write() as session:
+            revision = self._bump(session, run_id)
             node = Node(
                 run_id=run_id,
+                revision=revision,
+                code_size=sum(len(text.encode()) for text in files.values()),
                 iteration=iteration,
                 generation=generation,
                 island=island,
@@ -264,7 +313,8 @@ class Archive:
                 content = text.encode()
                 sha = hashlib.sha256(content).hexdigest()
                 if session.get(Blob, sha) is None:
-                    session.add(Blob(sha256=sha, content=content))
+                    stored, encoding = _blob(content)
+                    session.add(Blob(sha256=sha, content=stored, encoding=encoding))
                 session.add(NodeFile(node_id=node.id, path=path, sha256=sha))
             return _node_view(node)
 
@@ -279,8 +329,15 @@ class Archive:
             )
 
     def set_status(self, node_id: int, status: str) -> None:
+        """Move an unfinished node to `pending` or `running` (evaluations use record_evaluation)."""
+        if status not in ("pending", "running"):
+            raise ArchiveError(f"set_status takes pending or running, not {status!r}; use record_evaluation")
         with self._write() as session:
-            session.execute(update(Node).where(Node.id == node_id).values(status=status))
+            node = self._unfinished_node(session, node_id)
+            node.revision = self._bump(session, node.run_id)
+            node.status = status
+            if status == "running":
+                node.started_at = utcnow()
 
     def record_evaluation(
         self,
@@ -293,16 +350,30 @@ class Archive:
         wall_s: float,
         stages: Sequence[Mapping[str, Any]],
         sandbox: str,
+        descriptors: Mapping[str, float] | None = None,
     ) -> None:
-        """Store a finished evaluation and its stages in one transaction."""
+        """Store a finished evaluation, its stages and the task's behaviour descriptors in one
+        transaction. A node is evaluated once: recording a second evaluation is refused."""
+        if status not in EVALUATED:
+            raise ArchiveError(f"an evaluation ends valid, invalid or error, not {status!r}")
+        clean = _clean_descriptors(descriptors or {})
         with self._write() as session:
-            node = session.get(Node, node_id)
-            if node is None:
-                raise ArchiveError(f"no node {node_id}")
+            node = self._unfinished_node(session, node_id)
+            node.revision = self._bump(session, node.run_id)
             node.status, node.score, node.metrics = status, score, dict(metrics)
             node.feedback, node.eval_wall_s, node.evaluated_at = feedback, wall_s, utcnow()
+            node.descriptors = clean
             for stage in stages:
                 session.add(Evaluation(node_id=node_id, sandbox=sandbox, **stage))
+
+    @staticmethod
+    def _unfinished_node(session: Session, node_id: int) -> Node:
+        node = session.get(Node, node_id)
+        if node is None:
+            raise ArchiveError(f"no node {node_id} in this archive")
+        if node.status in FINAL:
+            raise ArchiveError(f"node {node_id} is already {node.status}; its evaluation is stored and is not redone")
+        return node
 
     def node(self, node_id: int) -> NodeView:
         with self._sessions() as session:
@@ -311,16 +382,22 @@ class Archive:
                 raise ArchiveError(f"no node {node_id} in this archive (see `clade tree`)")
             return _node_view(node)
 
+    def _views(self, ids: Sequence[int]) -> list[NodeView]:
+        """Views of these nodes, in the order given (for the lineage queries)."""
+        with self._sessions() as session:
+            found = {node.id: _node_view(node) for node in session.scalars(select(Node).where(Node.id.in_(ids)))}
+        return [found[i] for i in ids if i in found]
+
     def files(self, node_id: int) -> dict[str, str]:
         with self._sessions() as session:
             rows = session.execute(
-                select(NodeFile.path, Blob.content)
+                select(NodeFile.path, Blob.content, Blob.encoding)
                 .join(Blob, Blob.sha256 == NodeFile.sha256)
                 .where(NodeFile.node_id == node_id)
             ).all()
         if not rows:
             raise ArchiveError(f"no node {node_id} in this archive (see `clade tree`)")
-        return {path: content.decode() for path, content in rows}
+        return {path: _unblob(content, encoding) for path, content, encoding in rows}
 
     def evaluations(self, node_id: int) -> list[dict[str, Any]]:
         with self._sessions() as session:
@@ -392,13 +469,13 @@ class Archive:
                 .order_by(NodeFile.node_id, NodeFile.path)
             ).all()
             blobs = session.execute(
-                select(Blob.sha256, Blob.content).where(
+                select(Blob.sha256, Blob.content, Blob.encoding).where(
                     Blob.sha256.in_(
                         select(NodeFile.sha256).join(Node, Node.id == NodeFile.node_id).where(Node.run_id == run_id)
                     )
                 )
             ).all()
-        return [(n, p, h) for n, p, h in index], {sha: content.decode() for sha, content in blobs}
+        return [(n, p, h) for n, p, h in index], {sha: _unblob(content, encoding) for sha, content, encoding in blobs}
 
     def node_details(self, run_id: int) -> list[tuple[int, dict[str, Any], str | None, str | None]]:
         """(id, metrics, feedback, edit format) of every node of a run, in id order, in one query."""
@@ -466,27 +543,104 @@ class Archive:
             return _node_view(node) if node else None
 
     def population(self, run_id: int) -> Population:
-        with self._sessions() as session:
-            child_counts = dict(
-                session.execute(
-                    select(Node.parent_id, func.count())
-                    .where(Node.run_id == run_id, Node.parent_id.is_not(None))
-                    .group_by(Node.parent_id)
-                ).all()
+        """The run's evaluated nodes for parent selection, read live through an in-memory index
+        that fetches only the nodes written since it last looked."""
+        with self._index_lock:
+            index = self._indexes.setdefault(run_id, PopulationIndex())
+            with self._sessions() as session:
+                revision = session.scalar(select(Run.revision).where(Run.id == run_id))
+                if revision is None:
+                    raise ArchiveError(f"no run {run_id} in this archive (see `clade runs`)")
+                if revision != index.revision:
+                    self._refresh(session, run_id, index)
+            return index.population()
+
+    @staticmethod
+    def _refresh(session: Session, run_id: int, index: PopulationIndex) -> None:
+        rows = session.execute(
+            select(
+                Node.id,
+                Node.parent_id,
+                Node.second_parent_id,
+                Node.status,
+                Node.score,
+                Node.island,
+                Node.generation,
+                Node.code_size,
+                Node.descriptors,
+                Node.revision,
             )
-            rows = session.execute(
-                select(Node.id, Node.score, Node.status, Node.island, Node.generation)
-                .where(Node.run_id == run_id, Node.status.in_(("valid", "invalid", "error")))
-                .order_by(Node.id)
-            ).all()
-        return Population(
-            ids=tuple(r[0] for r in rows),
-            scores=tuple(r[1] for r in rows),
-            statuses=tuple(r[2] for r in rows),
-            children=tuple(child_counts.get(r[0], 0) for r in rows),
-            islands=tuple(r[3] for r in rows),
-            generations=tuple(r[4] for r in rows),
-        )
+            .where(Node.run_id == run_id, Node.revision > index.revision)
+            .order_by(Node.id)
+        ).all()
+        known = len(index._migrations)
+        migrations = session.execute(
+            select(IslandMigration.node_id, IslandMigration.to_island, IslandMigration.epoch)
+            .where(IslandMigration.run_id == run_id)
+            .order_by(IslandMigration.id)
+            .offset(known)
+        ).all()
+        index.apply((NodeRow(*row) for row in rows), [(a, b, c) for a, b, c in migrations])
+
+    def sample_parents(
+        self,
+        run_id: int,
+        selector: Selector,
+        rng: random.Random,
+        count: int = 1,
+        context: SelectionContext | None = None,
+    ) -> Selection:
+        """Parents for the next child: the selector's migrations (if due) are stored first, then
+        it picks from the live population. The one call the loop needs."""
+        from archive.selection import SelectionContext
+
+        context = context or SelectionContext()
+        population = self.population(run_id)
+        moves = selector.migrations(population, context)
+        if moves:
+            self.record_migrations(run_id, moves)
+            population = self.population(run_id)
+        return selector.select(population, rng, count, context)
+
+    def record_migrations(self, run_id: int, moves: Sequence[Migration]) -> int:
+        """Store island migrations; one already stored for its (epoch, source island) is skipped,
+        so processes that plan the same migration store it once. Returns how many were new."""
+        with self._write() as session:
+            revision = self._bump(session, run_id)
+            added = 0
+            for move in moves:
+                exists = session.scalar(
+                    select(IslandMigration.id).where(
+                        IslandMigration.run_id == run_id,
+                        IslandMigration.epoch == move.epoch,
+                        IslandMigration.from_island == move.from_island,
+                    )
+                )
+                if exists is None:
+                    session.add(
+                        IslandMigration(
+                            run_id=run_id,
+                            epoch=move.epoch,
+                            node_id=move.node_id,
+                            from_island=move.from_island,
+                            to_island=move.to_island,
+                        )
+                    )
+                    added += 1
+            # Stamp the migrants so readers that watch revisions notice the new memberships.
+            ids = [move.node_id for move in moves]
+            session.execute(update(Node).where(Node.id.in_(ids)).values(revision=revision))
+            return added
+
+    def migrations(self, run_id: int) -> list[dict[str, int]]:
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(IslandMigration).where(IslandMigration.run_id == run_id).order_by(IslandMigration.id)
+            )
+            return [
+                {"epoch": m.epoch, "node_id": m.node_id, "from_island": m.from_island, "to_island": m.to_island}
+                for m in rows
+            ]
 
     def unfinished(self, run_id: int) -> list[NodeView]:
         """Nodes a killed run left pending or running: to evaluate again on resume."""
@@ -508,7 +662,12 @@ class _Transaction:
 
     def __enter__(self) -> Session:
         self._session = self._factory()
-        self._session.begin()
+        try:
+            # Marks the transaction as a writer: SQLite takes its write lock at BEGIN.
+            self._session.connection(execution_options={WRITE: True})
+        except SQLAlchemyError as error:
+            self._session.close()
+            raise storage_error(error) from None
         return self._session
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -518,14 +677,9 @@ class _Transaction:
                 return
             self._session.rollback()
             if isinstance(exc, SQLAlchemyError):
-                raise _storage_error(exc) from None
+                raise storage_error(exc) from None
         except SQLAlchemyError as error:
             self._session.rollback()
-            raise _storage_error(error) from None
+            raise storage_error(error) from None
         finally:
             self._session.close()
-
-
-def _storage_error(error: SQLAlchemyError) -> ArchiveError:
-    reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-    return ArchiveError(f"the archive could not store the change: {reason}")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the archive schema; run by archive.database when an archive is opened."""
