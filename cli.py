@@ -274,6 +274,61 @@ def status(
 
 
 @app.command()
+def report(
+    run_ref: RunArg = None,
+    db: DbOption = None,
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path("report.html"),
+) -> None:
+    """Write a self-contained HTML report: score over evaluations, the lineage graph, the settings."""
+    from archive.report import write_report
+
+    with _handled():
+        archive = _open(db)
+        run_view = archive.find_run(run_ref)
+        size = write_report(archive, run_view, out_path)
+    out.print(f"wrote {out_path} ({size / 1024:.0f} KiB): open it in a browser, no network needed", highlight=False)
+
+
+@app.command()
+def ui(
+    run_ref: RunArg = None,
+    db: DbOption = None,
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1; 0 picks a free one.")] = 8765,
+) -> None:
+    """Serve the report live from the archive on localhost (Ctrl-C stops it)."""
+    from archive.server import serve
+
+    def ready(url: str) -> None:
+        out.print(f"serving run {run_view.name} live at {url}  (Ctrl-C stops)", highlight=False)
+        out.file.flush()
+
+    with _handled():
+        archive = _open(db)
+        run_view = archive.find_run(run_ref)
+        serve(archive, run_view.id, port, ready)
+    out.print("stopped")
+
+
+@app.command()
+def plot(
+    run_ref: RunArg = None,
+    db: DbOption = None,
+    out_path: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="The PNG file to write (default RUN-scores.png).")
+    ] = None,
+) -> None:
+    """Plot best and median score over evaluations as a PNG (needs the `plot` extra: matplotlib)."""
+    from archive.plots import plot_scores
+
+    with _handled():
+        archive = _open(db)
+        run_view = archive.find_run(run_ref)
+        target = out_path or Path(f"{run_view.name}-scores.png")
+        count = plot_scores(archive, run_view, target)
+    out.print(f"wrote {target} ({count} evaluations)", highlight=False)
+
+
+@app.command()
 def replay(node: NodeArg, db: DbOption = None, sandbox: SandboxOption = "auto", as_json: JsonOption = False) -> None:
     """Re-evaluate a node in a sandbox and compare score and metrics with the record (exit 1 on mismatch)."""
     from agent.replay import replay_node, replay_report
