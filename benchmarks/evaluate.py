@@ -41,6 +41,8 @@ class Evaluation:
     reason: str | None
     stages: list[StageResult] = field(default_factory=list)
     wall_s: float = 0.0
+    descriptors: Mapping[str, float] = field(default_factory=dict)
+    """Behaviour descriptors from the task's check (valid evaluations only), for MAP-Elites."""
 
     @property
     def feedback(self) -> str:
@@ -119,5 +121,11 @@ def evaluate(task: Task, program: Mapping[str, str], sandbox: Sandbox) -> Evalua
         if stage.threshold is not None and result.score < stage.threshold:
             stopped = f"cascade stopped at stage {stage.name}: score {result.score:.6g} < {stage.threshold:g}"
             return Evaluation(INVALID, None, result.metrics, stopped, results, time.monotonic() - started)
-    status, score, metrics, reason = verdict(task.combine(checks))
-    return Evaluation(status, score, metrics, reason, results, time.monotonic() - started)
+    combined = task.combine(checks)
+    status, score, metrics, reason = verdict(combined)
+    descriptors, bad = finite_metrics(combined.descriptors)
+    if status == VALID and bad is not None:
+        status, score, reason = INVALID, None, f"descriptor {bad.removeprefix('metric ')}"
+    elif status != VALID:
+        descriptors = {}
+    return Evaluation(status, score, metrics, reason, results, time.monotonic() - started, descriptors)

@@ -1,14 +1,31 @@
-"""Built-in tasks by name, and the loader behind `clade run` and `clade eval`."""
+"""Built-in tasks by name, and the loader behind `clade run` and `clade eval`.
+
+A task reference is a built-in name (`clade tasks`), or a path to a task directory: a native
+one (with `task.toml`, see benchmarks/native.py) or an OpenEvolve one (`initial_program.py` and
+`evaluator.py`, see benchmarks/openevolve). A built-in name wins over a same-named directory in
+the working directory; write `./name` to mean the directory.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from pathlib import Path
 
 from benchmarks.bin_packing import BinPacking
+from benchmarks.blackbox_optimizer import BlackboxOptimizer
+from benchmarks.circle_packing import CirclePacking
+from benchmarks.native import MANIFEST, NativeTask
+from benchmarks.openevolve import EVALUATOR, PROGRAM, OpenEvolveTask, is_openevolve_dir
 from benchmarks.task import Task, TaskError
+from benchmarks.tsp_constructive import TspConstructive
 
 BUILTIN: dict[str, Callable[[], Task]] = {
     "bin_packing": BinPacking,
+    "circle_packing": CirclePacking,
+    "circle_packing_32": functools.partial(CirclePacking, 32),
+    "tsp_constructive": TspConstructive,
+    "blackbox_optimizer": BlackboxOptimizer,
 }
 
 
@@ -16,9 +33,28 @@ def task_names() -> list[str]:
     return sorted(BUILTIN)
 
 
+def task_ref(ref: str) -> str:
+    """The reference to store with a run: a built-in name as is, a directory as an absolute path."""
+    if ref in BUILTIN:
+        return ref
+    return str(Path(ref).expanduser().resolve())
+
+
 def load_task(ref: str) -> Task:
-    """A task from a built-in name; raises TaskError naming the valid choices."""
+    """A task from a built-in name or a task directory; TaskError says what is wrong with `ref`."""
     factory = BUILTIN.get(ref)
-    if factory is None:
-        raise TaskError(f"unknown task {ref!r}; built-in tasks are: {', '.join(task_names())}")
-    return factory()
+    if factory is not None:
+        return factory()
+    directory = Path(ref).expanduser()
+    if not directory.exists():
+        raise TaskError(f"unknown task {ref!r}: not a built-in task ({', '.join(task_names())}) and no such directory")
+    if not directory.is_dir():
+        raise TaskError(f"task {ref!r} is a file; give a built-in name or a task directory")
+    if (directory / MANIFEST).is_file():
+        return NativeTask(directory)
+    if is_openevolve_dir(directory):
+        return OpenEvolveTask(directory)
+    raise TaskError(
+        f"{directory} is not a task directory: it needs a {MANIFEST} (native format) or "
+        f"{PROGRAM} and {EVALUATOR} (OpenEvolve format)"
+    )

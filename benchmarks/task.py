@@ -35,10 +35,24 @@ class Check:
     score: float | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     reason: str | None = None
+    descriptors: Mapping[str, float] = field(default_factory=dict)
+    """Behaviour descriptors for MAP-Elites (e.g. a program's size or a solution's shape)."""
 
     @classmethod
     def invalid(cls, reason: str) -> Check:
         return cls(valid=False, reason=reason)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A hand-written reference program and the metrics it must reproduce (tests check them)."""
+
+    name: str
+    source: str
+    expected: Mapping[str, float]
+    """Metric name to the value `clade eval` gives this program."""
+    abs_tol: float = 0.005
+    """How far a re-evaluation may land from `expected` (library versions move optimisers a little)."""
 
 
 class TaskError(Exception):
@@ -57,6 +71,8 @@ class Task(abc.ABC):
     limits: Limits = Limits()
     tolerance: float = 1e-9
     """Largest score difference between two evaluations of one program that counts as a match."""
+    packages: tuple[str, ...] = ()
+    """Extra PyPI packages the sandbox needs to run this task (derived images install them)."""
 
     @abc.abstractmethod
     def seed_files(self) -> dict[str, str]:
@@ -73,6 +89,10 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def check(self, stage: Stage, raw: Any) -> Check:
         """Validate a stage's raw output strictly and compute its metrics."""
+
+    def baselines(self) -> Sequence[Baseline]:
+        """Reference programs with the metrics they reproduce; the registry test runs them all."""
+        return ()
 
     def command(self, stage: Stage) -> list[str]:
         return [PYTHON, "harness.py", stage.name]
