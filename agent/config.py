@@ -33,6 +33,15 @@ class RunConfig:
     """LLM model strings (litellm names), optionally `name@weight`; none means the offline mutator."""
     api_base: str | None = None
     """Base URL of an OpenAI-compatible server (llama.cpp, vLLM, Ollama)."""
+    api_key_env: str | None = None
+    """Name of the environment variable holding the API key (never the key itself); litellm's
+    provider default (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...) when unset."""
+    model_selection: str = "weights"
+    """How the ensemble picks a model: `weights` (fixed shares) or `ucb` (bandit on improvement)."""
+    max_cost: float | None = None
+    """Stop the run cleanly once LLM calls have cost this many US dollars."""
+    max_tokens: int | None = None
+    """Stop the run cleanly once LLM calls have used this many tokens (prompt + completion)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Settings for later parts (LLM budgets, etc.), kept verbatim."""
 
@@ -41,6 +50,10 @@ class RunConfig:
             raise ConfigError(f"iterations must be 0 or more, not {self.iterations}")
         if self.parallel < 1:
             raise ConfigError(f"parallel must be at least 1, not {self.parallel}")
+        if self.max_cost is not None and not self.max_cost > 0:
+            raise ConfigError(f"max_cost must be a positive number of dollars, not {self.max_cost}")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ConfigError(f"max_tokens must be a positive number of tokens, not {self.max_tokens}")
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -79,6 +92,14 @@ def merge(base: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> RunCo
         for name, kind in (("iterations", int), ("seed", int), ("parallel", int)):
             if name in values and not isinstance(values[name], kind):
                 raise ConfigError(f"{name} must be an integer, not {values[name]!r}")
+        if "max_tokens" in values and (
+            not isinstance(values["max_tokens"], int) or isinstance(values["max_tokens"], bool)
+        ):
+            raise ConfigError(f"max_tokens must be an integer, not {values['max_tokens']!r}")
+        if "max_cost" in values and (
+            not isinstance(values["max_cost"], int | float) or isinstance(values["max_cost"], bool)
+        ):
+            raise ConfigError(f"max_cost must be a number of dollars, not {values['max_cost']!r}")
         return RunConfig(**values)
     except TypeError as exc:
         raise ConfigError(f"bad configuration: {exc}") from None

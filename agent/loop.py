@@ -9,13 +9,14 @@ evaluation or evaluating a finished child twice.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agent.mutation import MutationContext, MutationFailed, Mutator, Parent
+from agent.mutation import BudgetExhausted, LLMCallRecord, MutationContext, MutationFailed, Mutator, Parent
 from archive import Archive, NodeView, RunView, SelectionContext, code_hash, get_selector
 from benchmarks import Evaluation, Task, evaluate
 from sandboxes import Sandbox
@@ -43,6 +44,8 @@ class RunStats:
     statuses: dict[str, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    stopped: str | None = None
+    """Why the run ended before its iteration budget (an LLM cost or token cap), if it did."""
 
     @property
     def evaluations_per_s(self) -> float:
@@ -93,6 +96,8 @@ class Evolution:
 
         async def worker() -> None:
             for iteration in iterations:
+                if self.stats.stopped is not None:
+                    break
                 await self._iteration(iteration, proposing)
 
         workers = max(self.settings.parallel_evaluations, self.settings.parallel_proposals)
@@ -105,7 +110,9 @@ class Evolution:
         for transient in ("last_iteration", "pending", "running"):  # re-evaluated below
             counts.pop(transient, None)
         self.stats.statuses = counts
-        self.stats.failures = dict(self.archive.find_run(str(self.run.id)).failures)
+        run = self.archive.find_run(str(self.run.id))
+        self.stats.failures = dict(run.failures)
+        self.mutator.account(run.tokens, run.cost)  # a resumed run's spending counts against its caps
         seed = self.archive.seed_node(self.run.id)
         self.stats.seed_score = seed.score if seed else None
         self._note_best()
@@ -123,8 +130,17 @@ class Evolution:
         parent_ids = list(selection.parent_ids)
         parent_nodes = [self.archive.node(pid) for pid in parent_ids]
         parents = [self._parent(node) for node in parent_nodes]
-        context = MutationContext(self.task.description, self.task.main_file, rng, iteration)
+        context = MutationContext(
+            self.task.description,
+            self.task.main_file,
+            rng,
+            iteration,
+            inspirations=self._inspirations(parent_nodes, rng),
+            record_call=self._record_call,
+        )
         async with proposing:
+            if self.stats.stopped is not None:
+                return
             try:
                 proposal = await self.mutator.propose(parents, context)
             except MutationFailed as failure:
@@ -132,7 +148,11 @@ class Evolution:
                 self.stats.failures[failure.kind] = self.stats.failures.get(failure.kind, 0) + 1
                 self.on_progress(self.stats)
                 return
-        if proposal.tokens or proposal.cost:
+            except BudgetExhausted as exhausted:
+                # Not a failure of this iteration: it stays unused, so a resume with a larger cap redoes it.
+                self.stats.stopped = self.stats.stopped or str(exhausted)
+                return
+        if not proposal.call_ids and (proposal.tokens or proposal.cost):  # recorded calls are charged already
             self.archive.update_run(self.run.id, add_tokens=proposal.tokens, add_cost=proposal.cost)
         duplicate_of = self.archive.find_duplicate(self.run.id, code_hash(proposal.files))
         node = self.archive.add_node(
@@ -149,12 +169,42 @@ class Evolution:
             status="pending" if duplicate_of is None else "duplicate",
             feedback=None if duplicate_of is None else f"duplicate of node {duplicate_of}",
         )
+        if proposal.call_ids:
+            self.archive.link_llm_calls(node.id, proposal.call_ids, produced_by=proposal.llm_call_id)
         self.stats.proposed += 1
         if duplicate_of is not None:
             self._count("duplicate")
+            self.mutator.observe(proposal, None)
             self.on_progress(self.stats)
             return
-        await self._evaluate(node)
+        result = await self._evaluate(node)
+        parent_score = parent_nodes[0].score
+        gain = None if result.score is None or parent_score is None else result.score - parent_score
+        self.mutator.observe(proposal, gain)
+
+    def _record_call(self, call: LLMCallRecord) -> int:
+        """Store one LLM call against the run (its node is linked once made) and charge its usage."""
+        call_id = self.archive.record_llm_call(run_id=self.run.id, **dataclasses.asdict(call))
+        tokens = call.prompt_tokens + call.completion_tokens
+        if tokens or call.cost:
+            self.archive.update_run(self.run.id, add_tokens=tokens, add_cost=call.cost)
+        return call_id
+
+    def _inspirations(self, parents: list[NodeView], rng: random.Random) -> list[Parent]:
+        """The best valid nodes and a few random others (diversity), for mutators that show them."""
+        wanted = self.mutator.inspirations_wanted
+        if not wanted:
+            return []
+        seen = {p.code_hash for p in parents}
+        pool = []
+        for node in sorted(self.archive.nodes(self.run.id, statuses=("valid",)), key=lambda n: -(n.score or 0.0)):
+            if node.code_hash not in seen and node.score is not None:
+                seen.add(node.code_hash)
+                pool.append(node)
+        top = pool[: (wanted + 1) // 2]
+        rest = pool[len(top) :]
+        chosen = top + rng.sample(rest, min(len(rest), wanted - len(top)))
+        return [self._parent(node) for node in chosen]
 
     def _parent(self, node: NodeView) -> Parent:
         return Parent(node.id, self.archive.files(node.id), node.score, node.metrics, node.status, node.feedback)

@@ -8,7 +8,7 @@ import abc
 import difflib
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from agent.evolve_blocks import EditRejected, validate_child
@@ -25,12 +25,36 @@ class Parent:
 
 
 @dataclass(frozen=True)
+class LLMCallRecord:
+    """One model call as the archive stores it: successful, failed in transport (`error` set,
+    no `response`), or answered with an edit that could not be applied (`applied` False and
+    `error` saying why)."""
+
+    model: str
+    prompt: Sequence[Mapping[str, str]]
+    response: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    latency_s: float = 0.0
+    error: str | None = None
+    edit_format: str | None = None
+    applied: bool | None = None
+
+
+CallRecorder = Callable[[LLMCallRecord], "int | None"]
+"""Stores one call (and charges its tokens and cost to the run); returns the call's id."""
+
+
+@dataclass(frozen=True)
 class MutationContext:
     task_description: str
     main_file: str
     rng: random.Random
     iteration: int
     inspirations: Sequence[Parent] = ()
+    record_call: CallRecorder | None = None
+    """Where an LLM mutator stores every call; None stores nothing (tests, one-off use)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +65,9 @@ class Proposal:
     edit_format: str
     patch: str = ""
     llm_call_id: int | None = None
+    """The call whose reply became this child."""
+    call_ids: Sequence[int] = ()
+    """Every call of the conversation that made this child (repair rounds included)."""
     tokens: int = 0
     cost: float = 0.0
     wall_s: float = 0.0
@@ -55,13 +82,26 @@ class MutationFailed(Exception):
         self.kind = kind
 
 
+class BudgetExhausted(Exception):
+    """The mutator may spend no more (a cost or token cap is reached): the run stops cleanly."""
+
+
 class Mutator(abc.ABC):
     name: str
     """Shown in every run's header, e.g. `offline mutator (no LLM configured)`."""
 
+    inspirations_wanted: int = 0
+    """How many other archive nodes (top and diverse) the loop passes as inspirations."""
+
     def parents_wanted(self, rng: random.Random) -> int:
         """How many parents the next proposal takes (2 for crossover)."""
         return 1
+
+    def observe(self, proposal: Proposal, improvement: float | None) -> None:
+        """Learn from an evaluated child: its score minus its first parent's (None if it failed)."""
+
+    def account(self, tokens: int, cost: float) -> None:
+        """Spending already recorded for this run (a resumed run), counted against budget caps."""
 
     async def propose(self, parents: Sequence[Parent], context: MutationContext) -> Proposal:
         started = time.monotonic()

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from agent.config import ConfigError, RunConfig
+from agent.config import RunConfig
 from agent.mutation import Mutator
 from agent.offline import OfflineMutator
 
 
-def build_mutator(config: RunConfig) -> Mutator:
+def build_mutator(config: RunConfig, check_server: bool = True) -> Mutator:
+    """The run's mutator; ConfigError (exit 2) for settings that cannot work, before the run starts:
+    bad LLM settings, a model string no provider matches, an `api_base` that does not answer."""
     if not config.models:
         return OfflineMutator()
-    raise ConfigError("LLM mutation is not available in this build yet; run without --model to use the offline mutator")
+    from agent.llm_mutator import LLMMutator
+    from agent.llm_settings import check_models, check_reachable, settings_from_config
+
+    settings = settings_from_config(config)
+    if settings.api_base and check_server:
+        check_reachable(settings.api_base)
+    check_models(settings)
+    return LLMMutator(settings, seed=config.seed)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped with every schema change; the Alembic head revision is named after it."""
 
 NODE_STATUSES = ("pending", "running", "valid", "invalid", "error", "duplicate")
@@ -161,6 +161,10 @@ class LLMCall(Base):
     cost: Mapped[float] = mapped_column(Float, default=0.0)
     latency_s: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)
+    edit_format: Mapped[str | None] = mapped_column(String(50))
+    """The edit format the reply was asked for (`diff`, `whole`, `crossover`)."""
+    applied: Mapped[bool | None] = mapped_column()
+    """Whether the reply became a child; None when no reply came (transport error)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

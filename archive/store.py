@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, case, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -652,6 +652,45 @@ class Archive(LineageQueries):
             session.add(call)
             session.flush()
             return call.id
+
+    def link_llm_calls(self, node_id: int, call_ids: Sequence[int], produced_by: int | None = None) -> None:
+        """Attach a conversation's calls to the node it made; `produced_by` is the applied reply."""
+        with self._write() as session:
+            session.execute(update(LLMCall).where(LLMCall.id.in_(list(call_ids))).values(node_id=node_id))
+            if produced_by is not None:
+                session.execute(update(Node).where(Node.id == node_id).values(llm_call_id=produced_by))
+
+    def llm_call_stats(self, run_id: int | None = None) -> list[dict[str, Any]]:
+        """Per model and edit format: calls, replies, applied replies (the well-formed rate is
+        applied / replies), tokens and cost; over one run or the whole archive."""
+        applied = func.sum(case((LLMCall.applied.is_(True), 1), else_=0))
+        replies = func.sum(case((LLMCall.response.is_not(None), 1), else_=0))
+        query = select(
+            LLMCall.model,
+            LLMCall.edit_format,
+            func.count(),
+            replies,
+            applied,
+            func.sum(LLMCall.prompt_tokens + LLMCall.completion_tokens),
+            func.sum(LLMCall.cost),
+        ).group_by(LLMCall.model, LLMCall.edit_format)
+        if run_id is not None:
+            query = query.where(LLMCall.run_id == run_id)
+        with self._sessions() as session:
+            rows = session.execute(query.order_by(LLMCall.model, LLMCall.edit_format)).all()
+        return [
+            {
+                "model": model,
+                "edit_format": edit_format,
+                "calls": calls,
+                "replies": int(n_replies or 0),
+                "applied": int(n_applied or 0),
+                "well_formed_rate": (n_applied or 0) / n_replies if n_replies else None,
+                "tokens": int(tokens or 0),
+                "cost": float(cost or 0.0),
+            }
+            for model, edit_format, calls, n_replies, n_applied, tokens, cost in rows
+        ]
 
 
 class _Transaction:

@@ -1,0 +1,219 @@
+"""The async LLM client: one chat completion through litellm, with the rules a long unattended
+run needs. Any litellm model string works (OpenAI, Anthropic, Gemini, Ollama, OpenRouter, ...);
+`api_base` points the `openai/` provider at a local OpenAI-compatible server.
+
+- Transient failures (429, 5xx, timeouts, dropped connections, empty replies) are retried with
+  exponential backoff and jitter, a bounded number of times; other errors (bad request, auth,
+  unknown model) fail at once. litellm's and the OpenAI SDK's own retries are switched off so
+  the count here is the only one.
+- Every call has a hard timeout, enforced twice: by the HTTP client and by `asyncio.wait_for`.
+- A semaphore bounds the calls in flight.
+- Tokens and cost (litellm's price table; 0 for unpriced local models) are added to a Budget,
+  which refuses new calls once a cap is reached: the run then ends cleanly.
+- Each failed attempt is handed to a callback so the caller can store it; the successful reply
+  is returned with its usage for the caller to store alongside what became of it.
+
+litellm is imported on the first call only, since it takes seconds to import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agent.llm_settings import LLMSettings, import_litellm
+from agent.mutation import BudgetExhausted
+
+Messages = Sequence[Mapping[str, str]]
+
+RETRYABLE = frozenset({"rate_limited", "server_error", "timeout", "connection", "empty_reply"})
+
+
+@dataclass(frozen=True)
+class LLMReply:
+    model: str
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    latency_s: float
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """One call that brought no usable reply; `kind` is one of the LLMError kinds."""
+
+    model: str
+    kind: str
+    error: str
+    latency_s: float
+    response: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class LLMError(Exception):
+    """The call failed for good: `kind` is rate_limited, server_error, timeout, connection,
+    empty_reply, auth, bad_request, not_found or error."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Budget:
+    """Tokens and dollars spent by a run's LLM calls, against optional caps."""
+
+    def __init__(self, max_cost: float | None = None, max_tokens: int | None = None) -> None:
+        self.max_cost, self.max_tokens = max_cost, max_tokens
+        self.cost, self.tokens = 0.0, 0
+
+    def charge(self, tokens: int, cost: float) -> None:
+        self.tokens += tokens
+        self.cost += cost
+
+    def check(self) -> None:
+        """Raise BudgetExhausted once a cap is reached (calls already in flight still finish)."""
+        if self.max_cost is not None and self.cost >= self.max_cost:
+            raise BudgetExhausted(
+                f"LLM cost budget reached: ${self.cost:.4f} spent of the --max-cost ${self.max_cost:g}"
+            )
+        if self.max_tokens is not None and self.tokens >= self.max_tokens:
+            raise BudgetExhausted(
+                f"LLM token budget reached: {self.tokens} tokens used of the --max-tokens {self.max_tokens}"
+            )
+
+
+class LLMClient:
+    def __init__(self, settings: LLMSettings, budget: Budget | None = None, seed: int = 0) -> None:
+        self.settings = settings
+        self.budget = budget or Budget(settings.max_cost, settings.max_tokens)
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._jitter = random.Random(seed)
+        self._unpriced: set[str] = set()
+
+    async def complete(
+        self,
+        model: str,
+        messages: Messages,
+        on_failure: Callable[[FailedAttempt], None] | None = None,
+        max_output_tokens: int | None = None,
+    ) -> LLMReply:
+        """One reply, after up to `max_retries` retries of transient failures."""
+        attempts = self.settings.max_retries + 1
+        for attempt in range(attempts):
+            self.budget.check()
+            async with self._slots:
+                result = await self._attempt(model, messages, max_output_tokens)
+            if isinstance(result, LLMReply):
+                return result
+            if on_failure is not None:
+                on_failure(result)
+            if result.kind not in RETRYABLE or attempt == attempts - 1:
+                tries = f" after {attempt + 1} attempts" if attempt else ""
+                raise LLMError(result.kind, f"{model}: {result.error}{tries}")
+            await asyncio.sleep(self._delay(attempt))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _delay(self, attempt: int) -> float:
+        base = min(60.0, self.settings.backoff_s * 2**attempt)
+        return base * (0.5 + self._jitter.random())
+
+    async def _attempt(self, model: str, messages: Messages, max_output_tokens: int | None) -> LLMReply | FailedAttempt:
+        litellm = import_litellm()
+        settings = self.settings
+        started = time.monotonic()
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "messages": [dict(m) for m in messages],
+            "timeout": settings.timeout_s,
+            "temperature": settings.temperature,
+            "max_tokens": max_output_tokens or settings.max_output_tokens,
+            "num_retries": 0,  # retries are ours, counted and recorded
+            "max_retries": 0,  # and not the OpenAI SDK's either
+        }
+        if settings.api_base:
+            kwargs["api_base"] = settings.api_base
+        key = settings.api_key()
+        if key:
+            kwargs["api_key"] = key
+        try:
+            response = await asyncio.wait_for(litellm.acompletion(**kwargs), timeout=settings.timeout_s + 5)
+        except TimeoutError:
+            return FailedAttempt(model, "timeout", f"no reply within {settings.timeout_s:g} s", _since(started))
+        except Exception as exc:  # litellm maps every provider's errors onto its own classes
+            return FailedAttempt(model, _kind(exc), _message(exc), _since(started))
+        latency = _since(started)
+        text, finish = _content(response)
+        usage = getattr(response, "usage", None)
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        cost = self._cost(litellm, response, model)
+        self.budget.charge(prompt_tokens + completion_tokens, cost)
+        if not text.strip():
+            return FailedAttempt(
+                model,
+                "empty_reply",
+                f"the model sent an empty reply (finish reason {finish})",
+                latency,
+                text,
+                prompt_tokens,
+                completion_tokens,
+            )
+        return LLMReply(model, text, prompt_tokens, completion_tokens, cost, latency, finish)
+
+    def _cost(self, litellm: Any, response: Any, model: str) -> float:
+        try:
+            return float(litellm.completion_cost(completion_response=response))
+        except Exception:  # a model missing from the price table (local servers): priced at 0
+            self._unpriced.add(model)
+            return 0.0
+
+    @property
+    def unpriced_models(self) -> set[str]:
+        """Models whose calls were counted at $0 because litellm has no price for them."""
+        return set(self._unpriced)
+
+
+def _since(started: float) -> float:
+    return time.monotonic() - started
+
+
+def _content(response: Any) -> tuple[str, str | None]:
+    try:
+        choice = response.choices[0]
+    except (AttributeError, IndexError, TypeError):
+        return "", "no choices"
+    message = getattr(choice, "message", None)
+    return (getattr(message, "content", None) or ""), getattr(choice, "finish_reason", None)
+
+
+def _kind(exc: Exception) -> str:
+    """An LLMError kind from litellm's exception classes (OpenAI-style status codes)."""
+    name = type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    if "Timeout" in name or status == 408:
+        return "timeout"
+    if "RateLimit" in name or status == 429:
+        return "rate_limited"
+    if "Connection" in name or "Connection error" in str(exc):
+        return "connection"
+    if (isinstance(status, int) and status >= 500) or name in ("InternalServerError", "ServiceUnavailableError"):
+        return "server_error"
+    if "Authentication" in name or "PermissionDenied" in name or status in (401, 403):
+        return "auth"
+    if "NotFound" in name or status == 404:
+        return "not_found"
+    if "BadRequest" in name or "ContextWindow" in name or status in (400, 422):
+        return "bad_request"
+    return "error"
+
+
+def _message(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:500]}"

@@ -1,0 +1,205 @@
+"""The LLM mutator: one proposal is one short conversation with one model of the ensemble.
+
+The model gets the prompt for the chosen edit format; its reply is applied to the parent. A reply
+that does not apply fully, leaves the program unchanged, breaks the parse or edits outside the
+EVOLVE-BLOCK gets a precise message back in the same conversation, up to `repair_rounds`
+replies in all. Then the proposal is a MutationFailed of that kind: never the parent's copy,
+never a half-applied edit. Every call, transport failures and rejected replies included, goes to
+the context's recorder with its tokens, cost, edit format and whether it applied.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+from collections.abc import Mapping, Sequence
+
+from agent.edit_formats import EditError, EditFormat, get_format
+from agent.ensemble import make_chooser
+from agent.evolve_blocks import EditRejected, validate_child
+from agent.llm import FailedAttempt, LLMClient, LLMError, LLMReply
+from agent.llm_settings import LLMSettings, import_litellm
+from agent.mutation import LLMCallRecord, MutationContext, MutationFailed, Mutator, Parent, Proposal
+from agent.prompting import first_messages, messages_tokens, repair_message
+
+DEFAULT_CONTEXT_TOKENS = 8192
+WHOLE_FILE_SHARE = 0.2
+"""Under `edit_format = "auto"`, the share of single-parent proposals that rewrite the whole file."""
+
+
+class LLMMutator(Mutator):
+    inspirations_wanted = 3
+
+    def __init__(self, settings: LLMSettings, seed: int = 0) -> None:
+        self.settings = settings
+        self.client = LLMClient(settings, seed=seed)
+        self.chooser = make_chooser(settings.model_selection, settings.models)
+        where = f" via {settings.api_base}" if settings.api_base else ""
+        formats = {"auto": "diff/whole", "diff": "diff", "whole": "whole"}[settings.edit_format]
+        crossover = "/crossover" if settings.crossover_rate > 0 else ""
+        self.name = f"LLM mutator: {self.chooser.describe()}{where} (edit formats {formats}{crossover})"
+        self._context_tokens: dict[str, int] = {}
+
+    def parents_wanted(self, rng: random.Random) -> int:
+        return 2 if rng.random() < self.settings.crossover_rate else 1
+
+    def observe(self, proposal: Proposal, improvement: float | None) -> None:
+        if proposal.model is not None:
+            self.chooser.reward(proposal.model, improvement)
+
+    def account(self, tokens: int, cost: float) -> None:
+        self.client.budget.charge(tokens, cost)
+
+    async def _propose(self, parents: Sequence[Parent], context: MutationContext) -> Proposal:
+        model = self.chooser.choose(context.rng)
+        edit_format = self._format(len(parents), context.rng)
+        budget = self.context_tokens(model) - self.settings.max_output_tokens
+        messages = first_messages(edit_format, parents, context, budget, self.settings.feedback_chars)
+        source = parents[0].files[context.main_file]
+        call_ids: list[int] = []
+        tokens, cost = 0, 0.0
+
+        def record(call: LLMCallRecord) -> int | None:
+            call_id = context.record_call(call) if context.record_call is not None else None
+            if call_id is not None:
+                call_ids.append(call_id)
+            return call_id
+
+        def failed(attempt: FailedAttempt) -> None:
+            record(_failed_record(attempt, messages, edit_format))
+
+        last: EditError | None = None
+        for _ in range(self.settings.repair_rounds):
+            try:
+                reply = await self.client.complete(model, messages, on_failure=failed)
+            except LLMError as exc:
+                self.chooser.reward(model, None)
+                raise MutationFailed(f"llm_{exc.kind}", str(exc)) from None
+            tokens += reply.prompt_tokens + reply.completion_tokens
+            cost += reply.cost
+            try:
+                child = self._child(edit_format, reply.text, source)
+            except EditError as exc:
+                last = exc
+                record(_reply_record(reply, messages, edit_format, error=f"{exc.kind}: {exc}"))
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": reply.text},
+                    repair_message(edit_format, str(exc)),
+                ]
+                if messages_tokens(messages) > budget:
+                    break
+                continue
+            call_id = record(_reply_record(reply, messages, edit_format))
+            return Proposal(
+                files={**parents[0].files, context.main_file: child},
+                operator=f"llm:{edit_format.name}",
+                model=model,
+                edit_format=edit_format.name,
+                llm_call_id=call_id,
+                call_ids=tuple(call_ids),
+                tokens=tokens,
+                cost=cost,
+                notes=(_idea(reply.text),),
+            )
+        self.chooser.reward(model, None)
+        assert last is not None  # the loop ran at least once and every pass set it or returned
+        rounds = len([m for m in messages if m["role"] == "assistant"])
+        raise MutationFailed(
+            last.kind, f"{model} ({edit_format.name}): no applicable edit in {rounds} replies; last problem: {last}"
+        )
+
+    def _format(self, parents: int, rng: random.Random) -> EditFormat:
+        if parents > 1:
+            return get_format("crossover")
+        if self.settings.edit_format == "auto":
+            return get_format("whole" if rng.random() < WHOLE_FILE_SHARE else "diff")
+        return get_format(self.settings.edit_format)
+
+    @staticmethod
+    def _child(edit_format: EditFormat, reply: str, source: str) -> str:
+        """The applied child, checked as the loop will check it, or an EditError for the model."""
+        child = edit_format.apply(reply, source)
+        if child == source:
+            raise EditError("unchanged", "the edit leaves the program exactly as it was; propose a real change")
+        try:
+            ast.parse(child)
+        except SyntaxError as exc:
+            lines = child.splitlines()
+            shown = lines[exc.lineno - 1].strip() if exc.lineno and 0 < exc.lineno <= len(lines) else ""
+            raise EditError(
+                "syntax_error",
+                f"after the edit the program does not parse: {exc.msg} at line {exc.lineno}"
+                + (f" (`{shown}`)" if shown else "")
+                + "; fix the edit so the whole program is valid Python",
+            ) from None
+        try:
+            validate_child(source, child)
+        except EditRejected as exc:
+            raise EditError(
+                "outside_evolve_block", f"{exc}; change only code between the EVOLVE-BLOCK markers"
+            ) from None
+        return child
+
+    def context_tokens(self, model: str) -> int:
+        """The model's context window: the setting, else litellm's model table, else 8192."""
+        if self.settings.context_tokens:
+            return self.settings.context_tokens
+        if model not in self._context_tokens:
+            size = DEFAULT_CONTEXT_TOKENS
+            try:
+                info = import_litellm().get_model_info(model)
+                size = int(info.get("max_input_tokens") or info.get("max_tokens") or size)
+            except Exception:  # not in litellm's table (local servers, new models)
+                pass
+            self._context_tokens[model] = size
+        return max(self._context_tokens[model], self.settings.max_output_tokens + 1024)
+
+    async def aclose(self) -> None:
+        """Nothing to release: litellm keeps its own HTTP clients."""
+
+
+def _prompt(messages: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
+    return [dict(m) for m in messages]
+
+
+def _reply_record(
+    reply: LLMReply, messages: Sequence[Mapping[str, str]], edit_format: EditFormat, error: str | None = None
+) -> LLMCallRecord:
+    return LLMCallRecord(
+        model=reply.model,
+        prompt=_prompt(messages),
+        response=reply.text,
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+        cost=reply.cost,
+        latency_s=reply.latency_s,
+        error=error,
+        edit_format=edit_format.name,
+        applied=error is None,
+    )
+
+
+def _failed_record(
+    attempt: FailedAttempt, messages: Sequence[Mapping[str, str]], edit_format: EditFormat
+) -> LLMCallRecord:
+    return LLMCallRecord(
+        model=attempt.model,
+        prompt=_prompt(messages),
+        response=attempt.response,
+        prompt_tokens=attempt.prompt_tokens,
+        completion_tokens=attempt.completion_tokens,
+        latency_s=attempt.latency_s,
+        error=f"{attempt.kind}: {attempt.error}",
+        edit_format=edit_format.name,
+        applied=False if attempt.response is not None else None,
+    )
+
+
+def _idea(reply: str) -> str:
+    """The reply's first prose line: the model's one-sentence idea, kept with the node."""
+    for line in reply.splitlines():
+        text = line.strip()
+        if text and not text.startswith(("<<<<<<<", "```", "#", "=======", ">>>>>>>")):
+            return text[:300]
+    return ""
