@@ -64,14 +64,13 @@ def owner_alive(label: str) -> bool:
 
 
 def host_config(spec: Spec, gpu_ok: bool) -> dict[str, Any]:
-    """The restrictions, as keyword arguments of `containers.create`."""
-    from docker.types import DeviceRequest, Ulimit
+    """The restrictions, as keyword arguments of the engine API's `create_host_config`."""
+    from docker.types import DeviceRequest, LogConfig, Ulimit
 
     limits = spec.limits
     memory = f"{limits.memory_mb}m"
     scratch = max(16, limits.file_size_mb * 2)
     config: dict[str, Any] = {
-        "user": USER,
         "network_mode": "none",
         "read_only": True,
         "tmpfs": {
@@ -91,11 +90,7 @@ def host_config(spec: Spec, gpu_ok: bool) -> dict[str, Any]:
             Ulimit(name="core", soft=0, hard=0),
         ],
         "ipc_mode": "private",
-        "log_config": {"type": "none"},  # a stdout flood must not fill the host's disk with logs
-        "working_dir": "/work",
-        "environment": {**BASE_ENV, "HOME": "/work", **dict(spec.env)},
-        "stdin_open": True,
-        "stdin_once": True,  # the host going away closes the server's stdin: it exits
+        "log_config": LogConfig(type="none"),  # a stdout flood must not fill the host's disk with logs
     }
     if spec.gpus and gpu_ok:
         config["device_requests"] = [DeviceRequest(count=spec.gpus, capabilities=[["gpu"]])]
@@ -110,20 +105,29 @@ class Container:
 
         self.client, self.spec, self.uses = client, spec, 0
         self.gpu_missing = bool(spec.gpus) and not gpu_ok
-        labels = {LABEL: "1", OWNER_LABEL: owner_label()}
-        command = ["python3", "-I", "-S", "-c", SERVER_SOURCE]
+        api = self.api = client.api
         try:
-            self._container = client.containers.create(spec.image, command, labels=labels, **host_config(spec, gpu_ok))
+            created = api.create_container(
+                spec.image,
+                ["python3", "-I", "-S", "-c", SERVER_SOURCE],
+                user=USER,
+                working_dir="/work",
+                environment={**BASE_ENV, "HOME": "/work", **dict(spec.env)},
+                labels={LABEL: "1", OWNER_LABEL: owner_label()},
+                stdin_open=True,  # with detach=False this sets StdinOnce: when the host goes away
+                # the server's stdin closes and it exits, so the container stops
+                host_config=api.create_host_config(**host_config(spec, gpu_ok)),
+            )
         except docker.errors.ImageNotFound:
             raise SandboxError(f"sandbox image {spec.image} is missing; run `clade sandbox build`") from None
         except docker.errors.APIError as exc:
             raise SandboxError(f"docker cannot create a sandbox container: {exc.explanation or exc}") from None
-        self.id: str = self._container.id
+        self.id: str = created["Id"]
         try:
-            stream = client.api.attach_socket(self.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            stream = api.attach_socket(self.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             self._stream = stream
             self._sock: socket.socket = getattr(stream, "_sock", stream)
-            self._container.start()
+            api.start(self.id)
         except docker.errors.APIError as exc:
             self.destroy()
             raise SandboxError(f"docker cannot start a sandbox container: {exc.explanation or exc}") from None
@@ -186,8 +190,7 @@ class Container:
         """The server did not answer: past the host's deadline, or the container died."""
         state: dict[str, Any] = {}
         with contextlib.suppress(Exception):
-            self._container.reload()
-            state = self._container.attrs.get("State", {})
+            state = self.api.inspect_container(self.id).get("State", {})
         self.destroy()
         if wall >= job.timeout_s:
             return Outcome("docker", None, True, False, None, None, "", self._frames.stderr(), wall)
@@ -199,7 +202,7 @@ class Container:
         with contextlib.suppress(Exception):
             self._sock.close()
         with contextlib.suppress(Exception):
-            self._container.remove(force=True)
+            self.api.remove_container(self.id, force=True)
 
 
 def _text(encoded: Any, dropped: Any) -> str:

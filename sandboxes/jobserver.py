@@ -143,10 +143,16 @@ def _read_result(name: str, limit: int) -> tuple[bytes | None, str | None]:
         return None, "wrote no result file"
     except OSError as exc:
         return None, f"result file unreadable: {exc.strerror}"
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a directory, a device
             return None, "result file is not a regular file"
-        data = handle.read(limit + 1)
+        chunks, size = [], 0
+        while size <= limit and (chunk := os.read(fd, 1 << 20)):
+            chunks.append(chunk)
+            size += len(chunk)
+        data = b"".join(chunks)
+    finally:
+        os.close(fd)
     if len(data) > limit:
         return None, f"result file too large (> {limit} bytes)"
     return data, None

@@ -1,0 +1,296 @@
+"""Deliberately hostile programs, run against every backend.
+
+Each must end within its timeout plus a margin, come back as a clear outcome, leave no
+process or container behind, and leave the sandbox able to run the next job. Where a backend
+cannot contain a case here, the case is an expected failure for that backend only, with the
+reason (strict: if it starts passing, the test says so). A case that would harm the host
+when not contained (a fork bomb as root without a cgroup; signalling the test process) is not
+run on a backend that cannot contain it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandboxes import PYTHON, Job, Limits, Outcome, Sandbox
+from tests.sandboxes.conftest import TEST_LIMITS, processes_with, sandbox_containers
+
+TIMEOUT_S = 3.0
+MARGIN_S = 15.0  # generous: this is a bound that must hold, not a speed claim
+SECRET = "sk-clade-test-" + uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Hostile:
+    source: str
+    expect: Callable[[Outcome, dict[str, Any]], None]
+    limits: Limits = TEST_LIMITS
+
+
+def _timed_out(outcome: Outcome, _: dict[str, Any]) -> None:
+    assert outcome.status == "timed_out", outcome
+    assert outcome.result is None
+
+
+def _out_of_memory(outcome: Outcome, _: dict[str, Any]) -> None:
+    assert outcome.status == "out_of_memory", outcome
+
+
+def _not_ok(outcome: Outcome, _: dict[str, Any]) -> None:
+    assert outcome.status in ("crashed", "timed_out", "out_of_memory"), outcome
+
+
+def _result_is(expected: Any) -> Callable[[Outcome, dict[str, Any]], None]:
+    def check(outcome: Outcome, context: dict[str, Any]) -> None:
+        assert outcome.result == expected, outcome
+
+    return check
+
+
+def _no_result(outcome: Outcome, _: dict[str, Any]) -> None:
+    assert outcome.result is None and outcome.result_error, outcome
+
+
+def _flood_capped(outcome: Outcome, _: dict[str, Any]) -> None:
+    assert outcome.status == "timed_out"
+    assert 0 < len(outcome.stdout) <= TEST_LIMITS.output_bytes + 100
+    assert "bytes dropped" in outcome.stdout
+
+
+def _disk_bounded(outcome: Outcome, context: dict[str, Any]) -> None:
+    # stopped by the file-size limit (crashed), or the full disk stopped even its result file
+    assert outcome.status in ("crashed", "ok", "no_result"), outcome
+    if outcome.result is not None:  # the program caught the error and reported how far it got
+        assert outcome.result["written_mb"] <= 4 * TEST_LIMITS.file_size_mb, outcome.result
+
+
+def _parent_alive(outcome: Outcome, context: dict[str, Any]) -> None:
+    assert not context["signalled"], "the test process received the job's signal"
+
+
+def _host_untouched(outcome: Outcome, context: dict[str, Any]) -> None:
+    assert not context["outside"].exists(), "the job wrote outside its working directory"
+    assert outcome.result == {"wrote": []}, outcome
+
+
+CASES: dict[str, Hostile] = {
+    "infinite_loop": Hostile("while True:\n    pass", _timed_out),
+    "sleep_past_timeout": Hostile("import time\ntime.sleep(120)", _timed_out),
+    "fork_bomb": Hostile(
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", _not_ok
+    ),
+    "memory_bomb": Hostile("hoard = []\nwhile True:\n    hoard.append(b'x' * (16 << 20))", _out_of_memory),
+    "memory_bomb_across_processes": Hostile(
+        "import os, time\nfor _ in range(6):\n    if os.fork() == 0:\n        hoard = b'x' * (120 << 20)\n"
+        "        time.sleep(1)\n        os._exit(0)\nfor _ in range(6):\n    os.wait()",
+        _out_of_memory,
+    ),
+    "fill_the_disk": Hostile(
+        "import json\nwritten = 0\ntry:\n    for i in range(10000):\n        with open(f'fill{i % 3}', 'ab') as f:\n"
+        "            f.write(b'x' * (1 << 20))\n        written += 1\nexcept OSError:\n    pass\n"
+        "json.dump({'written_mb': written}, open('result.json', 'w'))",
+        _disk_bounded,
+    ),
+    "flood_stdout": Hostile("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)", _flood_capped),
+    "open_a_network_connection": Hostile(
+        "import json, socket\nreached = []\nfor host in HOSTS:\n    try:\n"
+        "        socket.create_connection((host, PORT), timeout=1).close()\n        reached.append(host)\n"
+        "    except OSError:\n        pass\njson.dump({'reached': reached}, open('result.json', 'w'))",
+        _result_is({"reached": []}),
+    ),
+    "read_environment_for_keys": Hostile(
+        "import json, os\nfound = [k for k, v in os.environ.items() if SECRET in v]\n"
+        "json.dump({'found': found}, open('result.json', 'w'))",
+        _result_is({"found": []}),
+    ),
+    "read_the_hosts_environment_via_proc": Hostile(
+        "import glob, json\nfound = []\nfor path in glob.glob('/proc/*/environ'):\n    try:\n"
+        "        if SECRET.encode() in open(path, 'rb').read():\n            found.append(path)\n"
+        "    except OSError:\n        pass\njson.dump({'found': found}, open('result.json', 'w'))",
+        _result_is({"found": []}),
+    ),
+    "read_host_files": Hostile(
+        "import json, os\nread = []\nfor path in [DB, os.path.join(HOME, '.clade-test-secret')]:\n    try:\n"
+        "        open(path, 'rb').read()\n        read.append(path)\n    except OSError:\n        pass\n"
+        "try:\n    listing = os.listdir(HOME)\nexcept OSError:\n    listing = []\n"
+        "json.dump({'read': read, 'home_listed': bool(listing)}, open('result.json', 'w'))",
+        _result_is({"read": [], "home_listed": False}),
+    ),
+    "write_outside_the_working_directory": Hostile(
+        "import json\nwrote = []\nfor path in [OUTSIDE, '/clade-hostile', '/etc/clade-hostile', '/usr/clade-hostile']:\n"
+        "    try:\n        open(path, 'w').write('x')\n        wrote.append(path)\n    except OSError:\n        pass\n"
+        "json.dump({'wrote': [p for p in wrote if p == OUTSIDE]}, open('result.json', 'w'))",
+        _host_untouched,
+    ),
+    "signal_the_parent": Hostile(
+        "import json, os, signal\nsent = []\nfor pid in {os.getppid(), HOST_PID}:\n    try:\n"
+        "        os.kill(pid, signal.SIGUSR1)\n        sent.append(pid)\n    except OSError:\n        pass\n"
+        "if os.getppid() != HOST_PID:\n    try:\n        os.kill(os.getppid(), signal.SIGKILL)\n    except OSError:\n"
+        "        pass\njson.dump({'sent': sent}, open('result.json', 'w'))",
+        _parent_alive,
+    ),
+    "leave_orphans_behind": Hostile(
+        "import json, os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+        "        time.sleep(60)\n    os._exit(0)\nos.wait()\njson.dump({'left': True}, open('result.json', 'w'))",
+        _result_is({"left": True}),
+    ),
+    "rewrite_the_result_after_exit": Hostile(
+        "import json, os, time\njson.dump({'honest': 1}, open('result.json', 'w'))\nif os.fork() == 0:\n"
+        "    os.setsid()\n    time.sleep(0.5)\n    json.dump({'forged': 1}, open('result.json', 'w'))\n    os._exit(0)",
+        _result_is({"honest": 1}),
+    ),
+    "result_is_a_link_to_a_host_file": Hostile("import os\nos.symlink(DB, 'result.json')", _no_result),
+    "result_is_a_hard_link_to_a_host_file": Hostile(
+        "import os\ntry:\n    os.link(DB, 'result.json')\nexcept OSError:\n    pass", _no_result
+    ),
+    "result_is_a_fifo": Hostile("import os\nos.mkfifo('result.json')", _no_result),
+    "result_is_a_directory": Hostile("import os\nos.mkdir('result.json')", _no_result),
+}
+
+
+def limitation(case: str, sandbox: Sandbox) -> tuple[str, bool] | None:
+    """(why this backend cannot contain `case` here, whether it is safe to run anyway) or None."""
+    if sandbox.name != "process":
+        return None
+    facts = sandbox.describe()
+    root = os.geteuid() == 0
+    pidns = "own PID namespace" in facts["processes"]
+    cgroup = not facts["cgroup"].startswith("none")
+    if case == "fork_bomb" and root and not cgroup:
+        return "root ignores RLIMIT_NPROC and no cgroup is writable: a fork bomb is unbounded", False
+    if case == "memory_bomb_across_processes" and not cgroup:
+        return "without a writable cgroup, memory is bounded per process only", True
+    if case == "open_a_network_connection" and "not cut" in facts["network"]:
+        return "the network is cut only as root (network namespace)", True
+    if case == "read_the_hosts_environment_via_proc" and not pidns:
+        return "without a PID namespace, the job reads /proc/<pid>/environ of the host user's processes", True
+    if case == "signal_the_parent" and not pidns:
+        return "without a PID namespace, the job can signal the host's processes", False
+    if case in ("read_host_files", "write_outside_the_working_directory"):
+        return "the process backend runs the job as the host user, with the host's file system", True
+    if case == "result_is_a_hard_link_to_a_host_file" and not root:
+        return None
+    return None
+
+
+@pytest.fixture
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """What a hostile job aims at on the host: a secret, a database, a listener, our pid."""
+    base = tmp_path_factory.mktemp("host")
+    database = base / "clade.db"
+    database.write_text('{"the archive": "' + SECRET + '"}')
+    (base / ".clade-test-secret").write_text(SECRET)
+    listener = socket.socket()
+    listener.bind(("0.0.0.0", 0))
+    listener.listen(8)
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("10.255.255.255", 1))  # no packet is sent: this only picks the outward address
+        outward = probe.getsockname()[0]
+    except OSError:
+        outward = "127.0.0.1"
+    finally:
+        probe.close()
+    context: dict[str, Any] = {"signalled": False, "outside": base / "outside.txt"}
+    previous = signal.signal(signal.SIGUSR1, lambda *_: context.update(signalled=True))
+    os.environ["CLADE_TEST_API_KEY"] = SECRET
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                listener.accept()[0].close()
+            except OSError:
+                continue
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    context["constants"] = {
+        "SECRET": SECRET,
+        "DB": str(database),
+        "HOME": str(base),
+        "OUTSIDE": str(context["outside"]),
+        "HOST_PID": os.getpid(),
+        "HOSTS": sorted({"127.0.0.1", outward}),
+        "PORT": listener.getsockname()[1],
+    }
+    yield context
+    stop.set()
+    acceptor.join()
+    listener.close()
+    os.environ.pop("CLADE_TEST_API_KEY", None)
+    signal.signal(signal.SIGUSR1, previous)
+
+
+def _program(case: Hostile, constants: dict[str, Any]) -> str:
+    header = "".join(f"{name} = {value!r}\n" for name, value in constants.items())
+    return header + case.source + "\n"
+
+
+@pytest.mark.parametrize("case_name", sorted(CASES))
+def test_hostile_program_is_contained(
+    sandbox: Sandbox, host: dict[str, Any], case_name: str, request: pytest.FixtureRequest
+) -> None:
+    known = limitation(case_name, sandbox)
+    if known is not None:
+        reason, safe = known
+        if not safe:
+            pytest.xfail(f"not run on {sandbox.name}: {reason}")
+        request.applymarker(pytest.mark.xfail(reason=f"{sandbox.name}: {reason}", strict=True))
+    case = CASES[case_name]
+    marker = f"CLADE_HOSTILE_{uuid.uuid4().hex}"
+    job = Job(
+        files={"main.py": _program(case, host["constants"]).encode()},
+        command=[PYTHON, "main.py"],
+        timeout_s=TIMEOUT_S,
+        limits=case.limits,
+        env={marker: "1"},
+    )
+    before = sandbox_containers() if sandbox.name == "docker" else set()
+    started = time.monotonic()
+    outcome = sandbox.run(job)
+    assert time.monotonic() - started < TIMEOUT_S + MARGIN_S
+    time.sleep(0.1)  # signals in flight land before we look
+    case.expect(outcome, host)
+    assert processes_with(f"{marker}=1") == [], "the job left processes running"
+    _assert_no_stray_containers(sandbox, before)
+    _assert_still_works(sandbox)
+
+
+def _assert_no_stray_containers(sandbox: Sandbox, before: set[str]) -> None:
+    if sandbox.name != "docker":
+        return
+    idle = {c.id for spec_idle in sandbox.pool._idle.values() for c in spec_idle}  # type: ignore[attr-defined]
+    assert sandbox_containers() <= before | idle
+    assert sandbox_containers() <= idle, "a container outlived its job outside the warm pool"
+
+
+def _assert_still_works(sandbox: Sandbox) -> None:
+    outcome = sandbox.run(
+        Job(files={}, command=[PYTHON, "-c", "open('result.json', 'w').write('[1]')"], limits=TEST_LIMITS)
+    )
+    assert outcome.result == [1], outcome
+
+
+def test_the_host_disk_is_untouched_by_the_disk_filler(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Writes beyond the file-size limit stop the job; the work directory is gone after."""
+    source = "import os\nprint(os.getcwd())\nwith open('big', 'wb') as f:\n    while True:\n        f.write(b'x' * (1 << 20))"
+    outcome = sandbox.run(
+        Job(files={"main.py": source.encode()}, command=[PYTHON, "main.py"], timeout_s=TIMEOUT_S, limits=TEST_LIMITS)
+    )
+    assert outcome.status == "crashed", outcome
+    workdir = outcome.stdout.strip()
+    if sandbox.name == "process":
+        assert not Path(workdir).exists()
