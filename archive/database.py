@@ -9,6 +9,7 @@ timeout instead of failing half-way. PostgreSQL is reached through psycopg 3.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,7 @@ def open_engine(url: str) -> Engine:
         _ensure_schema(engine, file)
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise ArchiveError(f"cannot open database {shown!r}: {reason(exc, timeout)}") from None
+        raise ArchiveError(f"cannot open database {shown!r}: {reason(exc, timeout, file)}") from None
     except ArchiveError as exc:
         engine.dispose()
         raise ArchiveError(f"cannot open database {shown!r}: {exc}") from None
@@ -116,8 +117,8 @@ def _prepare_sqlite_file(path: Path, shown: str) -> None:
     # to both, the first write would fail mid-run. Refuse up front and touch nothing.
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         raise ArchiveError(
-            f"cannot open database {shown!r}: the file is read-only for this user; the archive needs "
-            "write access (copy it somewhere writable to inspect it)"
+            f"cannot open database {shown!r}: the file is not writable here (file permissions or a read-only "
+            "file system); the archive needs write access, so copy it somewhere writable to inspect it"
         )
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise ArchiveError(
@@ -244,12 +245,15 @@ def _backup(path: Path, revision: str) -> None:
 # --- errors -------------------------------------------------------------------------------------
 
 
-def reason(error: BaseException, timeout: float | None = None) -> str:
-    """What went wrong in a database call, in words a person can act on."""
+def reason(error: BaseException, timeout: float | None = None, path: Path | None = None) -> str:
+    """What went wrong in a database call, in words a person can act on (`path`: the SQLite file,
+    whose disk is checked when SQLite only says "disk I/O error")."""
     original = getattr(error, "orig", None) or error
     first = (str(original).strip().splitlines() or [type(original).__name__])[0]
     lowered = str(original).lower()
     code = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if "disk i/o error" in lowered and path is not None and _nearly_full(path):
+        lowered += " disk is full"
     if "database is locked" in lowered or "database table is locked" in lowered:
         waited = f" within {timeout:g} s" if timeout is not None else ""
         return (
@@ -267,5 +271,25 @@ def reason(error: BaseException, timeout: float | None = None) -> str:
     return first
 
 
-def storage_error(error: SQLAlchemyError) -> ArchiveError:
-    return ArchiveError(f"the archive could not store the change: {reason(error)}")
+def _nearly_full(path: Path) -> bool:
+    """SQLite reports a full disk met while creating its -wal/-shm files as an I/O error."""
+    try:
+        return shutil.disk_usage(path.parent).free < 1 << 20
+    except OSError:
+        return False
+
+
+def storage_error(error: SQLAlchemyError, timeout: float | None = None, path: Path | None = None) -> ArchiveError:
+    return ArchiveError(f"the archive could not store the change: {reason(error, timeout, path)}")
+
+
+def sqlite_settings(engine: Engine) -> tuple[float | None, Path | None]:
+    """(lock wait, database file) of a SQLite engine, for messages; (None, None) otherwise."""
+    if engine.dialect.name != "sqlite":
+        return None, None
+    database = engine.url.database
+    file = Path(database) if database and database != ":memory:" else None
+    try:
+        return _timeout(engine.url, describe(engine.url)), file
+    except ArchiveError:
+        return None, file

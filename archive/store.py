@@ -15,13 +15,14 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Engine, case, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive.database import WRITE, ArchiveError, database_url, open_engine, storage_error
+from archive.database import WRITE, ArchiveError, database_url, open_engine, sqlite_settings, storage_error
 from archive.dedup import code_hash
 from archive.models import Blob, Evaluation, IslandMigration, LLMCall, Node, NodeFile, Run, utcnow
 from archive.population import EVALUATED, NodeRow, Population, PopulationIndex
@@ -165,6 +166,7 @@ class Archive(LineageQueries):
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._indexes: dict[int, PopulationIndex] = {}
         self._index_lock = threading.Lock()
+        self._lock_timeout, self._file = sqlite_settings(engine)
 
     @classmethod
     def open(cls, ref: str | None = None) -> Archive:
@@ -175,7 +177,7 @@ class Archive(LineageQueries):
         self.engine.dispose()
 
     def _write(self) -> _Transaction:
-        return _Transaction(self._sessions)
+        return _Transaction(self._sessions, self._lock_timeout, self._file)
 
     @staticmethod
     def _bump(session: Session, run_id: int) -> int:
@@ -696,8 +698,10 @@ class Archive(LineageQueries):
 class _Transaction:
     """One write transaction; database failures become ArchiveError after rollback."""
 
-    def __init__(self, factory: sessionmaker[Session]) -> None:
+    def __init__(self, factory: sessionmaker[Session], timeout: float | None, file: Path | None) -> None:
         self._factory = factory
+        self._timeout = timeout
+        self._file = file
 
     def __enter__(self) -> Session:
         self._session = self._factory()
@@ -706,7 +710,7 @@ class _Transaction:
             self._session.connection(execution_options={WRITE: True})
         except SQLAlchemyError as error:
             self._session.close()
-            raise storage_error(error) from None
+            raise storage_error(error, self._timeout, self._file) from None
         return self._session
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -716,9 +720,9 @@ class _Transaction:
                 return
             self._session.rollback()
             if isinstance(exc, SQLAlchemyError):
-                raise storage_error(exc) from None
+                raise storage_error(exc, self._timeout, self._file) from None
         except SQLAlchemyError as error:
             self._session.rollback()
-            raise storage_error(error) from None
+            raise storage_error(error, self._timeout, self._file) from None
         finally:
             self._session.close()
