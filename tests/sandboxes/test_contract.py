@@ -14,11 +14,8 @@ def job(source: str, timeout_s: float = 10.0, **extra: object) -> Job:
 
 
 def test_a_job_writes_a_result_and_output(sandbox: Sandbox) -> None:
-    outcome = sandbox.run(
-        job(
-            "import json, sys\nprint('out')\nprint('err', file=sys.stderr)\njson.dump({'x': 1.5}, open('result.json', 'w'))"
-        )
-    )
+    source = "import json, sys\nprint('out')\nprint('err', file=sys.stderr)\n"
+    outcome = sandbox.run(job(source + "json.dump({'x': 1.5}, open('result.json', 'w'))"))
     assert outcome.status == "ok", outcome
     assert outcome.result == {"x": 1.5}
     assert outcome.stdout == "out\n"
@@ -29,7 +26,8 @@ def test_a_job_writes_a_result_and_output(sandbox: Sandbox) -> None:
 
 def test_files_arrive_in_subdirectories_byte_exact(sandbox: Sandbox) -> None:
     data = bytes(range(256)) * 300
-    source = "import json\njson.dump({'n': len(open('data/blob.bin', 'rb').read()), 'ok': open('data/blob.bin', 'rb').read() == bytes(range(256)) * 300}, open('result.json', 'w'))"
+    source = "import json\nblob = open('data/blob.bin', 'rb').read()\n"
+    source += "json.dump({'n': len(blob), 'ok': blob == bytes(range(256)) * 300}, open('result.json', 'w'))"
     outcome = sandbox.run(job(source, files={"data/blob.bin": data}))
     assert outcome.result == {"n": len(data), "ok": True}
 
@@ -83,6 +81,7 @@ def test_file_names_outside_the_working_directory_are_refused(sandbox: Sandbox, 
 def test_the_working_directory_starts_empty_every_time(sandbox: Sandbox) -> None:
     litter = "import tempfile\nfor d in ('.', tempfile.gettempdir()):\n    open(d + '/leftover.txt', 'w').write('x')"
     sandbox.run(job(litter))
-    check = "import json, os, tempfile\nwork = sorted(os.listdir('.'))\ntmp = os.path.exists(tempfile.gettempdir() + '/leftover.txt')"
+    check = "import json, os, tempfile\nwork = sorted(os.listdir('.'))\n"
+    check += "tmp = os.path.exists(tempfile.gettempdir() + '/leftover.txt')"
     outcome = sandbox.run(job(check + "\njson.dump({'work': work, 'tmp': tmp}, open('result.json', 'w'))"))
     assert outcome.result == {"work": ["main.py"], "tmp": False}
