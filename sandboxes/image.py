@@ -96,7 +96,7 @@ def build(client: Any, method: str = "auto", force: bool = False, log: Log = pri
             if method == "dockerfile":
                 raise
             problems.append(str(exc))
-            log(f"no registry: {exc}; building offline with debootstrap")
+            log(f"{exc}; building offline with debootstrap")
     try:
         _build_debootstrap(client, tag, log)
     except SandboxError as exc:
@@ -122,8 +122,10 @@ def _build_dockerfile(client: Any, tag: str, log: Log) -> None:
             rm=True,
             forcerm=True,
         )
-    except (docker.errors.APIError, docker.errors.BuildError) as exc:
-        raise SandboxError(str(exc).splitlines()[0][:300]) from None
+    except docker.errors.APIError as exc:
+        raise SandboxError(f"registry unreachable or build failed ({str(exc.explanation or exc)[:300]})") from None
+    except docker.errors.BuildError as exc:
+        raise SandboxError(f"docker build failed: {str(exc)[:300]}") from None
 
 
 def parse_mirror(texts: Iterable[str], suite: str = SUITE) -> str | None:
