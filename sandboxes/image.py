@@ -219,7 +219,9 @@ def derived_tag(base: str, packages: Iterable[str]) -> str:
     for spec in sorted(set(packages)):
         digest.update(b"\0" + spec.encode())
         local = Path(spec)
-        if local.is_dir():
+        if local.is_file():  # a wheel or an archive
+            digest.update(local.read_bytes())
+        elif local.is_dir():
             for path in sorted(p for p in local.rglob("*") if p.is_file()):
                 digest.update(str(path.relative_to(local)).encode() + b"\0" + path.read_bytes())
     return f"{REPOSITORY}:pkg-{digest.hexdigest()[:12]}"
