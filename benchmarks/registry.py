@@ -33,11 +33,15 @@ def task_names() -> list[str]:
     return sorted(BUILTIN)
 
 
-def task_ref(ref: str) -> str:
-    """The reference to store with a run: a built-in name as is, a directory as an absolute path."""
+def task_ref(ref: str, relative_to: Path | None = None) -> str:
+    """The reference to store with a run: a built-in name as is, a directory as an absolute path
+    (a relative one taken from `relative_to`, by default the working directory)."""
     if ref in BUILTIN:
         return ref
-    return str(Path(ref).expanduser().resolve())
+    path = Path(ref).expanduser()
+    if relative_to is not None and not path.is_absolute():
+        path = relative_to / path
+    return str(path.resolve())
 
 
 def load_task(ref: str) -> Task:

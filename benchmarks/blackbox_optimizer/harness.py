@@ -5,6 +5,7 @@ host re-evaluates those points itself; the values computed here only feed the op
 import importlib.util
 import json
 import math
+import os
 import sys
 
 import ioh
@@ -43,6 +44,7 @@ def main():
     stage = sys.argv[1]
     with open("runs.json") as handle:
         spec = json.load(handle)
+    os.remove("runs.json")  # which problems these are is not the optimiser's business
     Optimizer = load_optimizer()
     points = [
         optimise(Optimizer, run, spec["dim"], spec["lower"], spec["upper"], spec["budget"]) for run in spec["runs"]

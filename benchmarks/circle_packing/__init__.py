@@ -155,15 +155,15 @@ class CirclePacking(Task):
         )
 
     def baselines(self) -> Sequence[Baseline]:
-        expected = BASELINE_SUMS[self.n]
         return tuple(
-            Baseline(name, _text(f"baselines/{name}.py"), {"sum_radii": value}, abs_tol=1e-6)
-            for name, value in expected.items()
+            Baseline(name, _text(f"baselines/{name}.py"), {"sum_radii": value}, abs_tol=abs_tol)
+            for name, (value, abs_tol) in BASELINE_SUMS[self.n].items()
         )
 
 
-BASELINE_SUMS: dict[int, dict[str, float]] = {
-    26: {"grid": 26 / 12, "slsqp": 2.615844},
-    32: {"grid": 32 / 12, "slsqp": 2.896939},
+BASELINE_SUMS: dict[int, dict[str, tuple[float, float]]] = {
+    26: {"grid": (26 / 12, 1e-9), "slsqp": (2.615844, 0.005)},
+    32: {"grid": (32 / 12, 1e-9), "slsqp": (2.896939, 0.005)},
 }
-"""What each hand-written baseline achieves (measured with `clade eval`, see the README)."""
+"""What each hand-written baseline achieves (measured with `clade eval`), with the slack allowed
+(SciPy's SLSQP may land in a slightly different local optimum on another version)."""
