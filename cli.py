@@ -35,6 +35,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 SandboxOption = Annotated[str, typer.Option("--sandbox", help=f"One of {', '.join(SANDBOX_CHOICES)}.")]
 NodeArg = Annotated[int, typer.Argument(help="Node id.")]
 RunArg = Annotated[Optional[str], typer.Argument(help="Run id or name; the latest run by default.")]
+ApiKeyEnvOption = Annotated[
+    Optional[str],
+    typer.Option("--api-key-env", help="Environment variable holding the API key (the key is never stored)."),
+]
 
 BAD_INPUT = (ArchiveError, TaskError, ConfigError, SandboxError)
 
@@ -59,13 +63,17 @@ def _open(db: str | None) -> Archive:
 
 @app.command()
 def run(
-    task: Annotated[
-        Optional[str], typer.Argument(help="Built-in task name (see `clade tasks`) or a task directory.")
-    ] = None,
+    task: Annotated[Optional[str], typer.Argument(help="Built-in task name (see `clade tasks`).")] = None,
     model: Annotated[
         Optional[list[str]], typer.Option("--model", help="LLM model (repeatable); none: offline mutator.")
     ] = None,
     api_base: Annotated[Optional[str], typer.Option("--api-base", help="OpenAI-compatible server URL.")] = None,
+    api_key_env: ApiKeyEnvOption = None,
+    model_selection: Annotated[
+        Optional[str], typer.Option("--model-selection", help="Ensemble policy: weights (default) or ucb.")
+    ] = None,
+    max_cost: Annotated[Optional[float], typer.Option("--max-cost", help="Stop after this many US$ of LLM.")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Stop after this many LLM tokens.")] = None,
     iterations: Annotated[Optional[int], typer.Option("--iterations", "-n", help="Children to propose.")] = None,
     sandbox: Annotated[Optional[str], typer.Option("--sandbox", help=f"One of {', '.join(SANDBOX_CHOICES)}.")] = None,
     db: DbOption = None,
@@ -88,6 +96,10 @@ def run(
                 "task": task,
                 "model": model,
                 "api_base": api_base,
+                "api_key_env": api_key_env,
+                "model_selection": model_selection,
+                "max_cost": max_cost,
+                "max_tokens": max_tokens,
                 "iterations": iterations,
                 "sandbox": sandbox,
                 "seed": seed,
@@ -96,14 +108,6 @@ def run(
             },
         )
         get_selector(settings.selection)
-        from dataclasses import replace
-
-        from benchmarks import task_ref
-
-        # Directory tasks are stored as absolute paths (a config file's relative to the file), so
-        # `clade resume` and `clade replay` find them from anywhere.
-        base_dir = config.parent if config is not None and task is None else None
-        settings = replace(settings, task=task_ref(settings.task, base_dir))
         archive = _open(db)
         result = start_run(archive, settings, name, out)
     _summary(archive, result)
@@ -131,6 +135,10 @@ def _summary(archive: Archive, result: Any) -> None:
     best = archive.best(run.id)
     state = "interrupted" if result.interrupted else "finished"
     out.print(f"\nrun {run.name} {state}: {stats.evaluations} evaluations, {stats.failed} failures", highlight=False)
+    if getattr(stats, "stopped", None):
+        out.print(f"stopped before the iteration budget: {stats.stopped}", highlight=False)
+    for row in archive.llm_call_stats(run.id):
+        out.print(_llm_line(row), highlight=False, markup=False)
     if best is None:
         out.print("no valid program yet; see `clade tree` for what failed")
         raise typer.Exit(code=1)
@@ -145,6 +153,14 @@ def _summary(archive: Archive, result: Any) -> None:
     if result.interrupted:
         out.print(f"  clade resume {run.name}   # continue where it stopped", highlight=False)
         raise typer.Exit(code=130)
+
+
+def _llm_line(row: dict[str, Any]) -> str:
+    rate = "—" if row["well_formed_rate"] is None else f"{row['well_formed_rate']:.0%}"
+    return (
+        f"llm {row['model']} [{row['edit_format'] or '-'}]: {row['calls']} calls, {row['applied']}/{row['replies']} "
+        f"replies applied (well-formed {rate}), {row['tokens']} tokens, ${row['cost']:.4f}"
+    )
 
 
 @app.command()
@@ -352,7 +368,7 @@ def replay(node: NodeArg, db: DbOption = None, sandbox: SandboxOption = "auto", 
 
 @app.command(name="eval")
 def eval_(
-    task: Annotated[str, typer.Argument(help="Built-in task name or a task directory.")],
+    task: Annotated[str, typer.Argument(help="Built-in task name.")],
     program: Annotated[Path, typer.Argument(help="The program file to evaluate.")],
     sandbox: SandboxOption = "auto",
     as_json: JsonOption = False,
@@ -464,15 +480,26 @@ def sandbox_check(as_json: JsonOption = False) -> None:
 
 
 @app.command()
-def doctor(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """What is configured and reachable: Docker, GPU, LLM, database."""
+def doctor(
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    model: Annotated[
+        Optional[list[str]], typer.Option("--model", envvar="CLADE_MODEL", help="LLM model to check (repeatable).")
+    ] = None,
+    api_base: Annotated[
+        Optional[str], typer.Option("--api-base", envvar="CLADE_API_BASE", help="OpenAI-compatible server URL.")
+    ] = None,
+    api_key_env: ApiKeyEnvOption = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Run config file whose LLM to check.")] = None,
+) -> None:
+    """What is configured and reachable: Docker, GPU, LLM (does the model answer?), database."""
     from sandboxes import docker_backend
 
     ready, why = docker_backend.probe()
     checks: dict[str, dict[str, Any]] = {
         "docker": {"ok": ready, "detail": why},
         "gpu": _gpu_check(),
-        "llm": {"ok": True, "detail": "no model configured: runs use the offline mutator"},
+        "llm": _llm_check(config, model, api_base, api_key_env),
     }
     try:
         archive = Archive.open(db)
@@ -480,6 +507,7 @@ def doctor(db: DbOption = None, as_json: JsonOption = False) -> None:
             "ok": True,
             "detail": f"{archive.engine.url.render_as_string(hide_password=True)} ({len(archive.list_runs())} runs)",
         }
+        checks["llm"]["well_formed"] = archive.llm_call_stats()
     except ArchiveError as exc:
         checks["database"] = {"ok": False, "detail": str(exc)}
     if as_json:
@@ -488,6 +516,28 @@ def doctor(db: DbOption = None, as_json: JsonOption = False) -> None:
     for name, check in checks.items():
         mark = "[green]ok[/]" if check["ok"] else "[red]no[/]"
         out.print(f"{name:9} {mark}  {check['detail']}", highlight=False)
+        for row in check.get("well_formed", []):
+            out.print(f"          {_llm_line(row)}", highlight=False, markup=False)
+
+
+def _llm_check(
+    config: Path | None, model: list[str] | None, api_base: str | None, api_key_env: str | None
+) -> dict[str, Any]:
+    from agent.config import load_file, merge
+
+    try:
+        base = load_file(config) if config else {}
+        settings = merge(
+            {"task": "-", **base}, {"model": model or None, "api_base": api_base, "api_key_env": api_key_env}
+        )
+    except ConfigError as exc:
+        return {"ok": False, "detail": str(exc)}
+    if not settings.models:
+        return {"ok": True, "detail": "no model configured: runs use the offline mutator (pass --model to check one)"}
+    from agent.llm_check import check_llm
+
+    ok, detail = check_llm(settings)
+    return {"ok": ok, "detail": detail}
 
 
 def _gpu_check() -> dict[str, Any]:

@@ -162,9 +162,23 @@ def _trimmed(lines: list[str], search: list[str]) -> list[Match]:
     n, found = len(core), []
     for i in range(len(lines) - n + 1):
         if [line.strip() for line in lines[i : i + n]] == core:
-            delta = len(_indent(lines[i])) - len(_indent(search[first]))
-            found.append(Match(i, n, _shift(delta, _indent_char(lines[i : i + n]))))
+            found.append(Match(i, n, _fit_to(lines[i], search[first], _indent_char(lines[i : i + n]))))
     return found
+
+
+def _fit_to(target: str, quoted: str, char: str) -> Reindent:
+    """A replacement whose first line already sits at the target's indentation is kept as it is
+    (the model got REPLACE right and SEARCH sloppy); otherwise it moves as its SEARCH was off."""
+    delta = len(_indent(target)) - len(_indent(quoted))
+    shift = _shift(delta, char)
+
+    def apply(replace: list[str]) -> list[str]:
+        first = next((line for line in replace if line.strip()), None)
+        if first is not None and _indent(first) == _indent(target):
+            return replace
+        return shift(replace)
+
+    return apply
 
 
 LADDER: tuple[tuple[str, Callable[[list[str], list[str]], list[Match]]], ...] = (
@@ -206,8 +220,9 @@ def _not_found(lines: list[str], search: list[str], block: int) -> str:
     first_missing = next((w for w in wanted if all(w != line.strip() for line in lines)), None)
     shown = "\n".join(lines[best_at : best_at + width])
     detail = f"; its line `{first_missing}` is not in the program" if first_missing else ""
+    span = f"line {best_at + 1}" if width == 1 else f"lines {best_at + 1}-{best_at + width}"
     return (
-        f"{head}{detail}. The closest real lines are {best_at + 1}-{best_at + width}:\n"
+        f"{head}{detail}. The closest real lines of the program ({span}) are:\n"
         f"```\n{shown}\n```\nCopy SEARCH lines exactly from the program, including indentation."
     )
 

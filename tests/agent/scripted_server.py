@@ -51,6 +51,9 @@ class ScriptedServer:
     default: Step | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     port: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    """The most chat requests the server was answering at one moment."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _closing: threading.Event = field(default_factory=threading.Event)
 
@@ -93,8 +96,18 @@ def _handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": {"message": f"no route {self.path}"}})
                 return
             step = server.next_step(body)
-            if step.stall_s:
-                server._closing.wait(step.stall_s)
+            with server._lock:
+                server.in_flight += 1
+                server.max_in_flight = max(server.max_in_flight, server.in_flight)
+            try:
+                if step.stall_s:
+                    server._closing.wait(step.stall_s)
+                self._answer(body, step)
+            finally:
+                with server._lock:
+                    server.in_flight -= 1
+
+        def _answer(self, body: dict[str, Any], step: Step) -> None:
             if step.status != 200:
                 message = {429: "rate limited", 500: "internal error", 503: "overloaded"}.get(step.status, "error")
                 self._send(step.status, {"error": {"message": message, "type": "scripted", "code": step.status}})
