@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sandboxes.base import PYTHON, Job, Limits
@@ -104,7 +104,12 @@ class Task(abc.ABC):
     def job(self, program: Mapping[str, str], stage: Stage) -> Job:
         files = {path: text.encode() for path, text in program.items()}
         files.update(self.harness_files(stage))
-        return Job(files=files, command=self.command(stage), timeout_s=stage.timeout_s, limits=self.limits)
+        limits = self.limits
+        if self.gpu and limits.gpus == 0:  # a GPU task gets one GPU unless its limits say more
+            limits = replace(limits, gpus=1)
+        return Job(
+            files=files, command=self.command(stage), timeout_s=stage.timeout_s, limits=limits, packages=self.packages
+        )
 
     def content_hash(self) -> str:
         """A hash of everything that defines the task, stored with each run to detect drift."""
