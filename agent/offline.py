@@ -62,8 +62,8 @@ class _Source:
 
 
 def _new_constant(value: float, rng: random.Random) -> float:
-    if value == 0:
-        return rng.choice([-1, 1]) * rng.choice([0.5, 1.0, 2.0, 5.0])
+    if value == 0:  # no scale to perturb: try a sign and an order of magnitude
+        return rng.choice([-1, 1]) * rng.choice([0.5, 1.0, 2.0, 5.0, 10.0])
     roll = rng.random()
     if roll < 0.6:
         new = value * math.exp(rng.gauss(0.0, 0.5))
