@@ -40,6 +40,7 @@ REFERENCES: dict[int, dict[str, float]] = {
 }
 
 _RAW_KEYS = {"stage", "n", "returned"}
+NON_FINITE = ("nan", "inf", "-inf")
 
 
 def _text(name: str) -> str:
@@ -47,6 +48,8 @@ def _text(name: str) -> str:
 
 
 def _number(value: Any, what: str) -> float:
+    if value in NON_FINITE:  # how the harness writes a non-finite float
+        raise ValueError(f"{what} is not finite ({value})")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{what} is not a finite number: {value!r}")
     if not math.isfinite(value):

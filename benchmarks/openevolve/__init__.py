@@ -43,6 +43,7 @@ DEFAULT_SCORE_KEY = "combined_score"
 DEFAULT_TIMEOUT_S = 300.0
 _SKIPPED_DIRS = {"__pycache__", "openevolve_output", ".git"}
 _BUILTIN_FEATURES = {"complexity", "diversity"}
+NON_FINITE = ("nan", "inf", "-inf")
 
 
 def is_openevolve_dir(directory: Path) -> bool:
@@ -182,6 +183,9 @@ class OpenEvolveTask(Task):
         returned = raw.get("metrics")
         if not isinstance(returned, dict):
             return Check.invalid(f"{stage.name}() must return a dict of metrics, not {returned!r}"[:300])
+        for key, value in returned.items():
+            if value in NON_FINITE:  # how the harness writes a non-finite float
+                return Check.invalid(f"metric {key!r} is not finite ({value})")
         metrics, problem = finite_metrics(returned)
         if problem is not None:
             return Check.invalid(problem)
