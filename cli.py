@@ -200,7 +200,8 @@ def tree(
         _emit(tree_json(run_view, lineage, visible))
         return
     title = f"run {run_view.name} ({run_view.task}): {len(visible)} of {len(lineage.rows)} nodes"
-    out.print(render_tree(lineage, visible, title, fold=False if show_all else None))
+    drawn = render_tree(lineage, visible, title, fold=False if show_all else None)
+    out.print(drawn) if out.is_terminal else typer.echo(drawn.plain)  # plain text: no styling cost
 
 
 @app.command()

@@ -118,15 +118,19 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--db", type=Path, help="Archive to build into (a temporary file by default).")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary directory and print its path.")
+    parser.add_argument("--run", help="Time this existing run of --db instead of building one.")
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="clade-bench-"))
     db = options.db or work / "bench.db"
     archive = Archive.open(str(db))
-    started = time.perf_counter()
-    run_id = build_run(archive, options.nodes)
-    build_s = time.perf_counter() - started
+    if options.run is not None:
+        run_id = archive.find_run(options.run).id
+        print(f"timing run {run_id}: {len(archive.lineage(run_id))} nodes ({db})")
+    else:
+        started = time.perf_counter()
+        run_id = build_run(archive, options.nodes)
+        print(f"built run {run_id}: {options.nodes} nodes in {time.perf_counter() - started:.1f} s ({db})")
     archive.close()
-    print(f"built run {run_id}: {options.nodes} nodes in {build_s:.1f} s ({db})")
     ref = ["--db", str(db)]
     report, plot = work / "report.html", work / "plot.png"
     rows = [
