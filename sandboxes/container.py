@@ -153,7 +153,9 @@ class Container:
         deadline = started + job.timeout_s + MARGIN_S
         reply_cap = 2 * job.limits.output_bytes * 2 + RESULT_LIMIT_BYTES * 2 + 65536
         try:
+            self._sock.settimeout(max(1.0, deadline - time.monotonic()))  # a stuck server must not hang us
             self._sock.sendall(b"%d\n" % len(encoded) + encoded + b"".join(job.files.values()))
+            self._sock.settimeout(None)
             reply = self._frames.reply(deadline, reply_cap)
         except (OSError, ValueError) as exc:
             reply, problem = None, str(exc)
