@@ -138,7 +138,7 @@ def parse_mirror(texts: Iterable[str], suite: str = SUITE) -> str | None:
                 if uris:
                     return uris[0]
         for line in text.splitlines():
-            words = [w for w in line.split("#", 1)[0].split() if not w.startswith("[")]
+            words = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()  # drop [options]
             if len(words) >= 3 and words[0] == "deb" and words[2] == suite:
                 return words[1]
     return None
