@@ -49,7 +49,10 @@ def open_backend(kind: str) -> Sandbox:
     return DockerSandbox(warm=kind == "docker-warm")
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+PARAMS = [pytest.param(kind, marks=[pytest.mark.docker] if "docker" in kind else []) for kind in BACKENDS]
+
+
+@pytest.fixture(scope="module", params=PARAMS)
 def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     """Each backend in turn; docker ones as a fresh container per job and as a warm pool."""
     opened = open_backend(request.param)
