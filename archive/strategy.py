@@ -57,11 +57,11 @@ class Selector(abc.ABC):
     ) -> Selection:
         if count < 1:
             raise ArchiveError(f"asked for {count} parents; a child has one or more")
-        if len(population) == 0:
-            raise ArchiveError("the run has no evaluated node to select a parent from")
         candidates = np.flatnonzero(population.valid)
         if candidates.size == 0:  # fix mode: repair what failed
-            pool = np.arange(len(population))
+            pool = np.flatnonzero(population.evaluated)
+            if pool.size == 0:
+                raise ArchiveError("the run has no evaluated node to select a parent from")
             picks = [int(population.ids[pool[int(rng.random() * pool.size)]]) for _ in range(count)]
             return Selection(tuple(picks), fix_mode=True)
         return self._select(population, candidates, rng, count, context or SelectionContext())

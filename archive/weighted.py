@@ -53,11 +53,19 @@ class DGM(Selector):
         self.steepness = steepness
 
     def _weights(self, population: Population, candidates: IntArray) -> FloatArray:
-        scores = scores_of(population, candidates)
-        finite = scores[np.isfinite(scores)]
-        if finite.size == 0:
+        scores = population.scores[candidates]
+        finite = np.isfinite(scores)
+        if not finite.any():
             return np.ones(candidates.size)
-        median = float(np.median(finite))
-        spread = float(finite.max() - finite.min()) or 1.0
-        z = np.clip(self.steepness * (np.maximum(scores, finite.min()) - median) / spread, -500, 500)
-        return np.asarray(1.0 / (1.0 + np.exp(-z)) / (1.0 + population.children[candidates]), np.float64)
+        if not finite.all():  # a valid node without a score counts as the worst
+            scores = np.where(finite, scores, scores[finite].min())
+        median = float(np.median(scores))
+        spread = float(scores.max() - scores.min()) or 1.0
+        # In place: this runs once per child over every valid node (100k in a long run).
+        z = scores - median
+        z *= -self.steepness / spread
+        np.clip(z, -500, 500, out=z)
+        np.exp(z, out=z)
+        z += 1.0
+        z *= 1.0 + population.children[candidates]
+        return np.asarray(1.0 / z, np.float64)

@@ -77,8 +77,9 @@ def test_duplicates_are_found_by_normalised_code_and_never_sampled(archive: Arch
     duplicate = add(archive, run, status="duplicate", files=layout_only, parents=[original])
     assert duplicate.status == "duplicate"
     population = archive.population(run.id)
-    assert list(population.ids) == [original.id]
-    assert list(population.children) == [1]
+    assert list(population.ids[population.valid]) == [original.id]
+    assert list(population.evaluated) == [True, False]
+    assert list(population.children) == [1, 0]
     other_run = new_run(archive)
     assert archive.find_duplicate(other_run.id, code_hash(layout_only)) is None
 
@@ -127,7 +128,7 @@ def test_the_population_reads_a_live_run_written_by_another_process(archive_url:
         assert list(reader.population(run.id).ids) == [seed.id]
         child = add(writer, run, status="running", parents=[seed])
         population = reader.population(run.id)
-        assert list(population.ids) == [seed.id] and list(population.children) == [1]
+        assert list(population.ids[population.valid]) == [seed.id] and list(population.children) == [1, 0]
         writer.record_evaluation(
             child.id, status="valid", score=5.0, metrics={}, feedback=None, wall_s=0, stages=[], sandbox="x"
         )
