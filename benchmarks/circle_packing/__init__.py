@@ -106,6 +106,7 @@ class CirclePacking(Task):
 
     metric = "sum_radii"
     tolerance = 1e-9
+    packages = ("scipy",)  # programs (and the SLSQP baseline) may optimise with scipy.optimize
 
     def __init__(self, n: int = 26) -> None:
         self.n = n
