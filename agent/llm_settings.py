@@ -162,7 +162,10 @@ def import_litellm() -> Any:
     for key, value in LITELLM_ENV.items():
         os.environ.setdefault(key, value)
     import logging
+    import warnings
 
+    # litellm's pydantic models warn about `ReadOnly` TypedDict items on first use: noise to a user.
+    warnings.filterwarnings("ignore", message=r".*`ReadOnly` qualifier.*", category=UserWarning)
     import litellm
 
     litellm.suppress_debug_info = True

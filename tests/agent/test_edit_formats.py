@@ -75,7 +75,7 @@ def test_elision_keeps_the_code_between_the_chunks() -> None:
 
 
 def test_elision_chunks_must_match_in_order() -> None:
-    with pytest.raises(EditError, match="search_not_found|does not match"):
+    with pytest.raises(EditError, match=r"does not match"):
         apply(block("    return y\n...\n    y = x + 1", "    return -y\n...\n    y = x + 7"))
 
 
@@ -90,7 +90,7 @@ def test_blocks_apply_in_sequence_and_may_build_on_each_other() -> None:
 
 
 def test_a_failing_later_block_leaves_no_partial_child() -> None:
-    with pytest.raises(EditError, match="^block 2"):
+    with pytest.raises(EditError, match=r"^block 2"):
         apply(block("    y = x + 1", "    y = x + 3") + block("    nope()", "    yes()"))
 
 

@@ -67,5 +67,5 @@ def test_the_not_found_message_shows_the_closest_real_lines() -> None:
 
 def test_the_second_block_is_named_when_only_it_fails() -> None:
     reply = (DATA / "bad_replies" / "diff.search_not_found.second_block_misses.txt").read_text()
-    with pytest.raises(EditError, match="^block 2: "):
+    with pytest.raises(EditError, match=r"^block 2: "):
         get_format("diff").apply(reply, SEED)
