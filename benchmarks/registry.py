@@ -17,6 +17,7 @@ from benchmarks.blackbox_optimizer import BlackboxOptimizer
 from benchmarks.circle_packing import CirclePacking
 from benchmarks.native import MANIFEST, NativeTask
 from benchmarks.openevolve import EVALUATOR, PROGRAM, OpenEvolveTask, is_openevolve_dir
+from benchmarks.optimizer_discovery import OptimizerDiscovery
 from benchmarks.task import Task, TaskError
 from benchmarks.tsp_constructive import TspConstructive
 
@@ -26,6 +27,7 @@ BUILTIN: dict[str, Callable[[], Task]] = {
     "circle_packing_32": functools.partial(CirclePacking, 32),
     "tsp_constructive": TspConstructive,
     "blackbox_optimizer": BlackboxOptimizer,
+    "optimizer_discovery": OptimizerDiscovery,
 }
 
 
