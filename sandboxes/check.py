@@ -121,8 +121,11 @@ def _docker_section() -> dict[str, Any]:
 def _live_probe() -> dict[str, Any]:
     from sandboxes.docker_backend import DockerSandbox
 
-    with DockerSandbox(warm=False) as sandbox:
-        outcome = sandbox.run(probe_job())
+    try:
+        with DockerSandbox(warm=False) as sandbox:
+            outcome = sandbox.run(probe_job())
+    except SandboxError as exc:  # the engine or image went away since the checks above
+        return {"probe": {"ok": False, "detail": str(exc)}}
     if not isinstance(outcome.result, dict):
         return {"probe": {"ok": False, "detail": outcome.failure() or "no result"}}
     verdicts = _verdicts(outcome.result)
