@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from benchmarks.task import Check, Stage, Task
-from sandboxes.base import Outcome, Sandbox
+from sandboxes.base import Job, Outcome, Sandbox
 
 VALID, INVALID, ERROR = "valid", "invalid", "error"
 TAIL_CHARS = 4000
@@ -43,11 +43,13 @@ class Evaluation:
     wall_s: float = 0.0
     descriptors: Mapping[str, float] = field(default_factory=dict)
     """Behaviour descriptors from the task's check (valid evaluations only), for MAP-Elites."""
+    log: str = ""
+    """The task's notes for mutators (Check.log of the stages), e.g. failed hidden tests."""
 
     @property
     def feedback(self) -> str:
-        """What a mutator should hear about this evaluation: reason and the last stderr."""
-        parts = [self.reason or ""]
+        """What a mutator should hear about this evaluation: reason, the task's log, the last stderr."""
+        parts = [self.reason or "", self.log]
         if self.stages and self.stages[-1].stderr_tail.strip():
             parts.append(self.stages[-1].stderr_tail[-1500:])
         return "\n".join(part for part in parts if part)
@@ -104,23 +106,48 @@ def _stage_result(stage: Stage, outcome: Outcome, check: Check | None) -> StageR
     )
 
 
-def evaluate(task: Task, program: Mapping[str, str], sandbox: Sandbox) -> Evaluation:
-    """Run the cascade for `program` (file name to text). Never raises for the program's faults."""
+def _run_stage(
+    task: Task, program: Mapping[str, str], stage: Stage, sandbox: Sandbox, attach: Callable[[Job], Job] | None
+) -> tuple[Outcome, Check | None]:
+    """The stage's job (given LLM access by `attach`, if any), then its verify job (never given
+    LLM access: it runs the candidate's output beside hidden tests), then the check."""
+    job = task.job(program, stage)
+    outcome = sandbox.run(attach(job) if attach is not None else job)
+    if outcome.failure() is not None:
+        return outcome, None
+    verify = task.verify_job(stage, outcome.result)
+    if verify is None:
+        return outcome, task.check(stage, outcome.result)
+    verified = sandbox.run(verify)
+    failure = verified.failure()
+    if failure is not None:  # report the verification's failure with the candidate job's output
+        return replace(verified, error=f"verification: {failure}", stdout=outcome.stdout, stderr=outcome.stderr), None
+    return outcome, task.check(stage, {"run": outcome.result, "verify": verified.result})
+
+
+def evaluate(
+    task: Task, program: Mapping[str, str], sandbox: Sandbox, attach: Callable[[Job], Job] | None = None
+) -> Evaluation:
+    """Run the cascade for `program` (file name to text). Never raises for the program's faults.
+
+    `attach` gives each stage's job access to the host's LLM gateway (coding-agent tasks)."""
     started = time.monotonic()
     results: list[StageResult] = []
     checks: list[Check] = []
     for stage in task.stages():
-        outcome = sandbox.run(task.job(program, stage))
-        check = task.check(stage, outcome.result) if outcome.failure() is None else None
+        outcome, check = _run_stage(task, program, stage, sandbox, attach)
         result = _stage_result(stage, outcome, check)
         results.append(result)
         if result.status != VALID:
-            return Evaluation(result.status, None, {}, result.reason, results, time.monotonic() - started)
+            log = check.log if check is not None else ""
+            return Evaluation(result.status, None, {}, result.reason, results, time.monotonic() - started, log=log)
         assert check is not None and result.score is not None
         checks.append(check)
         if stage.threshold is not None and result.score < stage.threshold:
             stopped = f"cascade stopped at stage {stage.name}: score {result.score:.6g} < {stage.threshold:g}"
-            return Evaluation(INVALID, None, result.metrics, stopped, results, time.monotonic() - started)
+            return Evaluation(
+                INVALID, None, result.metrics, stopped, results, time.monotonic() - started, log=check.log
+            )
     combined = task.combine(checks)
     status, score, metrics, reason = verdict(combined)
     descriptors, bad = finite_metrics(combined.descriptors)
@@ -128,4 +155,6 @@ def evaluate(task: Task, program: Mapping[str, str], sandbox: Sandbox) -> Evalua
         status, score, reason = INVALID, None, f"descriptor {bad.removeprefix('metric ')}"
     elif status != VALID:
         descriptors = {}
-    return Evaluation(status, score, metrics, reason, results, time.monotonic() - started, descriptors)
+    return Evaluation(
+        status, score, metrics, reason, results, time.monotonic() - started, descriptors, log=combined.log
+    )

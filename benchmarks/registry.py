@@ -15,6 +15,7 @@ from pathlib import Path
 from benchmarks.bin_packing import BinPacking
 from benchmarks.blackbox_optimizer import BlackboxOptimizer
 from benchmarks.circle_packing import CirclePacking
+from benchmarks.coding_agent import CodingAgent
 from benchmarks.native import MANIFEST, NativeTask
 from benchmarks.openevolve import EVALUATOR, PROGRAM, OpenEvolveTask, is_openevolve_dir
 from benchmarks.optimizer_discovery import OptimizerDiscovery
@@ -28,6 +29,7 @@ BUILTIN: dict[str, Callable[[], Task]] = {
     "tsp_constructive": TspConstructive,
     "blackbox_optimizer": BlackboxOptimizer,
     "optimizer_discovery": OptimizerDiscovery,
+    "coding_agent": CodingAgent,
 }
 
 

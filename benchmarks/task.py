@@ -37,6 +37,9 @@ class Check:
     reason: str | None = None
     descriptors: Mapping[str, float] = field(default_factory=dict)
     """Behaviour descriptors for MAP-Elites (e.g. a program's size or a solution's shape)."""
+    log: str = ""
+    """What a mutator should read about this stage beyond the score (e.g. which hidden tests
+    failed and how); it joins the node's feedback."""
 
     @classmethod
     def invalid(cls, reason: str) -> Check:
@@ -73,6 +76,12 @@ class Task(abc.ABC):
     """Largest score difference between two evaluations of one program that counts as a match."""
     packages: tuple[str, ...] = ()
     """Extra PyPI packages the sandbox needs to run this task (derived images install them)."""
+    self_modifying: bool = False
+    """A coding-agent task (DGM mode): the candidate is an agent that calls an LLM through the
+    host's gateway while it is evaluated, and its children are made by the parent agent editing
+    its own source (agent/self_modify.py), not by the LLM mutator."""
+    llm_tokens_per_evaluation: int = 0
+    """Tokens one evaluation may spend through the gateway (self-modifying tasks only)."""
 
     @abc.abstractmethod
     def seed_files(self) -> dict[str, str]:
@@ -100,6 +109,12 @@ class Task(abc.ABC):
     def combine(self, checks: Sequence[Check]) -> Check:
         """The node's verdict from its passed stages; by default the last stage's."""
         return checks[-1]
+
+    def verify_job(self, stage: Stage, raw: Any) -> Job | None:
+        """A second job run after the stage's job succeeds, built from its raw output and files the
+        candidate never saw (hidden tests), for results that need code run to judge. When it
+        returns a job, check() gets `{"run": raw, "verify": <that job's result>}`. The default: none."""
+        return None
 
     def job(self, program: Mapping[str, str], stage: Stage) -> Job:
         files = {path: text.encode() for path, text in program.items()}

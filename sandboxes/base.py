@@ -18,6 +18,11 @@ RESULT_FILE = "result.json"
 #: The largest result file any backend reads back.
 RESULT_LIMIT_BYTES = 64 * 1024 * 1024
 
+#: Where a job finds the LLM gateway's socket (`Job.gateway_socket`): this variable names it, and
+#: the docker backend mounts it at this path.
+GATEWAY_ENV = "CLADE_LLM_SOCKET"
+GATEWAY_MOUNT = "/run/clade/llm.sock"
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -54,6 +59,11 @@ class Job:
     """Extra Python packages (pip specifiers) the job needs; the docker backend runs it in an
     image derived from the sandbox image with them installed. The process backend uses the
     host's interpreter and ignores them (they must be installed on the host)."""
+    gateway_socket: str | None = None
+    """Host path of the LLM gateway's Unix socket (coding-agent tasks, see agent/gateway.py), or
+    None. The job finds it at $CLADE_LLM_SOCKET: the docker backend bind-mounts this one socket
+    file (the only host path any container gets) at GATEWAY_MOUNT; the process backend passes
+    the host path (its jobs can reach the host's files anyway). No network is opened for it."""
 
 
 @dataclass(frozen=True)

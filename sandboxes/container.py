@@ -20,7 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandboxes.base import PYTHON, RESULT_LIMIT_BYTES, Job, Limits, Outcome, SandboxError, read_result
+from sandboxes.base import (
+    GATEWAY_ENV,
+    GATEWAY_MOUNT,
+    PYTHON,
+    RESULT_LIMIT_BYTES,
+    Job,
+    Limits,
+    Outcome,
+    SandboxError,
+    read_result,
+)
 
 #: Every sandbox container carries these labels; `engine.remove_leftovers` finds them by it.
 LABEL = "org.cladeforge.sandbox"
@@ -40,6 +50,8 @@ class Spec:
     limits: Limits
     gpus: int = 0
     env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    gateway_socket: str | None = None
+    """Host path of the LLM gateway's socket (`Job.gateway_socket`), bind-mounted at GATEWAY_MOUNT."""
 
 
 def owner_label() -> str:
@@ -94,6 +106,13 @@ def host_config(spec: Spec, gpu_ok: bool) -> dict[str, Any]:
     }
     if spec.gpus and gpu_ok:
         config["device_requests"] = [DeviceRequest(count=spec.gpus, capabilities=[["gpu"]])]
+    if spec.gateway_socket is not None:
+        # Coding-agent tasks (DGM mode): the one host path a container ever gets is the LLM
+        # gateway's socket file (read-write: connecting needs it), never a directory. The gateway
+        # holds the API key on the host; the container still has no network.
+        from docker.types import Mount
+
+        config["mounts"] = [Mount(target=GATEWAY_MOUNT, source=spec.gateway_socket, type="bind", read_only=False)]
     return config
 
 
@@ -139,7 +158,7 @@ class Container:
         started = time.monotonic()
         header = {
             "command": ["python3" if arg == PYTHON else arg for arg in job.command],
-            "env": dict(job.env),
+            "env": {**job.env, GATEWAY_ENV: GATEWAY_MOUNT} if self.spec.gateway_socket else dict(job.env),
             "timeout_s": job.timeout_s,
             "files": [[name, len(content)] for name, content in job.files.items()],
             "result_file": job.result_file,

@@ -6,7 +6,8 @@ included), CPU and process limits; file-size and open-file ulimits; no log drive
 flood never reaches the host's disk); an environment built from an allow-list (the job's
 `env` and a few fixed variables, never the host's); GPUs only when the job asks and the host
 can give them; labels naming the owning host process, so a crashed run's containers are
-removed at the next start. Only the job's files go in, over the attach stream.
+removed at the next start. Only the job's files go in, over the attach stream; a coding-agent
+job (`Job.gateway_socket`) also gets the LLM gateway's socket file bind-mounted, nothing else.
 
 `warm=True` keeps containers between jobs (see `sandboxes.pool`); `warm=False` makes a fresh
 container per job, which isolates jobs from each other completely at ~10x the overhead.
@@ -81,7 +82,8 @@ class DockerSandbox(Sandbox):
         refusal = bad_path(job.files)
         if refusal is not None:
             return Outcome.refused(self.name, refusal)
-        spec = Spec(self._image_for(job), job.limits, gpus=job.limits.gpus)
+        # A job with the LLM gateway gets containers that mount its socket (a pool key of their own).
+        spec = Spec(self._image_for(job), job.limits, gpus=job.limits.gpus, gateway_socket=job.gateway_socket)
         if not self.warm:
             container = self._make(spec)
             try:

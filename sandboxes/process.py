@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sandboxes import cgroup
-from sandboxes.base import PYTHON, RESULT_LIMIT_BYTES, Job, Outcome, Sandbox, bad_path, read_result
+from sandboxes.base import GATEWAY_ENV, PYTHON, RESULT_LIMIT_BYTES, Job, Outcome, Sandbox, bad_path, read_result
 
 _CLONE_NEWNET = 0x40000000
 _MARK = "CLADE_SANDBOX_JOB"
@@ -147,6 +147,8 @@ class ProcessSandbox(Sandbox):
             **job.env,
             _MARK: mark,
         }
+        if job.gateway_socket is not None:  # the LLM gateway (coding-agent tasks): its host path
+            env[GATEWAY_ENV] = job.gateway_socket
         started = time.monotonic()
         try:
             proc = subprocess.Popen(

@@ -1,0 +1,2 @@
+def clean(number):
+    pass

@@ -1,0 +1,6 @@
+def decode(text):
+    pass
+
+
+def encode(text):
+    pass
