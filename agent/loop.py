@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agent.gateway import Gateway
 from agent.mutation import BudgetExhausted, LLMCallRecord, MutationContext, MutationFailed, Mutator, Parent
 from archive import Archive, NodeView, RunView, SelectionContext, code_hash, get_selector
 from benchmarks import Evaluation, Task, evaluate
@@ -71,8 +72,10 @@ class Evolution:
         sandbox: Sandbox,
         settings: LoopSettings,
         on_progress: ProgressCallback | None = None,
+        gateway: Gateway | None = None,
     ) -> None:
         self.archive, self.run, self.task = archive, run, task
+        self.gateway = gateway  # coding-agent tasks (DGM mode): each evaluation's LLM session, under its node
         self.mutator, self.sandbox, self.settings = mutator, sandbox, settings
         self.selector = get_selector(settings.selection)
         self.on_progress = on_progress or (lambda stats: None)
@@ -213,7 +216,11 @@ class Evolution:
         files = self.archive.files(node.id)
         async with self._evaluating:
             self.archive.set_status(node.id, "running")
-            result = await asyncio.to_thread(evaluate, self.task, files, self.sandbox)
+            if self.gateway is None:
+                result = await asyncio.to_thread(evaluate, self.task, files, self.sandbox)
+            else:  # the candidate calls the LLM: through a session accounted to this node
+                with self.gateway.session(node.id, self.task.llm_tokens_per_evaluation, "evaluation") as session:
+                    result = await asyncio.to_thread(evaluate, self.task, files, self.sandbox, session.attach)
         self.archive.record_evaluation(
             node.id,
             status=result.status,

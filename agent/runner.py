@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from rich.console import Console
 
 from agent.config import RunConfig
+from agent.dgm import llm_gateway
 from agent.loop import Evolution, LoopSettings, RunStats
 from agent.mutation import Mutator
 from agent.mutators import build_mutator
@@ -27,7 +28,7 @@ class RunResult:
 
 def start_run(archive: Archive, config: RunConfig, name: str | None, console: Console) -> RunResult:
     task = load_task(config.task)
-    mutator = build_mutator(config)
+    mutator = build_mutator(config, task=task)
     sandbox, why = open_sandbox(config.sandbox)
     run = archive.create_run(
         name=name,
@@ -52,7 +53,7 @@ def resume_run(archive: Archive, run: RunView, console: Console, extra_iteration
     if extra_iterations:
         config = RunConfig.from_json({**config.to_json(), "iterations": config.iterations + extra_iterations})
         archive.update_run(run.id, iterations=config.iterations)
-    mutator = build_mutator(config)
+    mutator = build_mutator(config, task=task)
     sandbox, why = open_sandbox(config.sandbox)
     console.print(f"resuming run {run.name} (id {run.id}) on {task.name}: {why}; {mutator.name}", highlight=False)
     return _drive(archive, run, config, task, mutator, sandbox, console)
@@ -67,8 +68,8 @@ def _drive(
     started = time.monotonic()
     archive.update_run(run.id, status="running")
     interrupted = False
-    with RunDisplay(console) as display:
-        evolution = Evolution(archive, run, task, mutator, sandbox, settings, display.update)
+    with RunDisplay(console) as display, llm_gateway(task, config, archive, run.id, mutator, sandbox) as gateway:
+        evolution = Evolution(archive, run, task, mutator, sandbox, settings, display.update, gateway=gateway)
         try:
             stats = asyncio.run(evolution.run_to_budget())
         except KeyboardInterrupt:

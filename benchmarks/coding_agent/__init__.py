@@ -151,10 +151,12 @@ class CodingAgent(Task):
         return {self.main_file: _text("seed_agent", "agent.py")}
 
     def stages(self) -> Sequence[Stage]:
-        stages = [Stage("quick", timeout_s=self._stage_timeout("quick"), threshold=self.settings.threshold)]
-        if self._problems["full"]:
-            stages.append(Stage("full", timeout_s=self._stage_timeout("full")))
-        return stages
+        if not self._problems["full"]:  # a quick stage alone gates nothing
+            return [Stage("quick", timeout_s=self._stage_timeout("quick"))]
+        return [
+            Stage("quick", timeout_s=self._stage_timeout("quick"), threshold=self.settings.threshold),
+            Stage("full", timeout_s=self._stage_timeout("full")),
+        ]
 
     def _stage_timeout(self, stage: str) -> float:
         rounds = math.ceil(len(self._problems[stage]) / self.settings.concurrency)

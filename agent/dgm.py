@@ -1,0 +1,131 @@
+"""Darwin-Gödel mode's wiring: the LLM gateway around a run, and replaying one agent on one problem.
+
+A run of a self-modifying task (benchmarks/coding_agent) starts the gateway (agent/gateway.py) with
+the run's LLM settings and an archive recorder, binds it and the sandbox to the self-modification
+mutator, and closes it when the run ends; for any other task nothing changes. `replay_problem` is
+`clade replay NODE --problem ID`: the node's agent, on that one problem, in a fresh sandbox, through
+a gateway session under the node, with its transcript and the hidden tests' verdict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.config import RunConfig
+from agent.gateway import Gateway, archive_recorder
+from agent.mutation import Mutator
+from archive import Archive, ArchiveError
+from benchmarks import Task, TaskError, load_task
+from sandboxes import Sandbox, open_sandbox
+
+
+@contextlib.contextmanager
+def llm_gateway(
+    task: Task, config: RunConfig, archive: Archive, run_id: int, mutator: Mutator, sandbox: Sandbox
+) -> Iterator[Gateway | None]:
+    """A started gateway for a self-modifying task's run (None for other tasks), closed on exit."""
+    if not task.self_modifying:
+        yield None
+        return
+    from agent.llm_settings import settings_from_config
+    from agent.self_modify import SelfModifyMutator
+
+    gateway = Gateway(settings_from_config(config), archive_recorder(archive, run_id), seed=config.seed).start()
+    if isinstance(mutator, SelfModifyMutator):
+        mutator.bind(sandbox, gateway)
+    try:
+        yield gateway
+    finally:
+        gateway.close()
+
+
+@dataclass(frozen=True)
+class ProblemReplay:
+    node_id: int
+    problem: str
+    solved: bool
+    summary: str
+    transcript: Sequence[Mapping[str, str]]
+    test_output: str
+    tokens: int
+    calls: int
+    sandbox_reason: str
+    solution: str | None = None
+    notes: Sequence[str] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.node_id,
+            "problem": self.problem,
+            "solved": self.solved,
+            "summary": self.summary,
+            "tokens": self.tokens,
+            "calls": self.calls,
+            "solution": self.solution,
+            "test_output": self.test_output,
+            "transcript": list(self.transcript),
+            "sandbox": self.sandbox_reason,
+        }
+
+
+def replay_problem(archive: Archive, node_id: int, problem: str, sandbox_kind: str) -> ProblemReplay:
+    """Run node `node_id`'s agent on `problem` once, its LLM calls recorded under the node."""
+    from agent.llm_settings import settings_from_config
+    from benchmarks.coding_agent import CodingAgent, CodingAgentSettings, problem_ids
+
+    node = archive.node(node_id)
+    run = archive.find_run(str(node.run_id))
+    base = load_task(run.task)
+    if not isinstance(base, CodingAgent):
+        raise TaskError(f"--problem replays a coding agent on one problem; node {node_id} is a {base.name} program")
+    if problem not in problem_ids():
+        raise TaskError(f"unknown problem {problem!r}; the coding_agent problems are {', '.join(problem_ids())}")
+    config = RunConfig.from_json(run.config)
+    if not config.models:
+        raise ArchiveError(f"run {run.name} has no model configured, so its agents cannot be replayed")
+    task = CodingAgent(CodingAgentSettings(**{**vars(base.settings), "quick": (problem,), "full": ()}))
+    stage = task.stages()[0]
+    sandbox, why = open_sandbox(sandbox_kind)
+    files = archive.files(node_id)
+    with sandbox, Gateway(settings_from_config(config), archive_recorder(archive, run.id), seed=config.seed) as gw:
+        with gw.session(node_id, task.llm_tokens_per_evaluation, "replay") as session:
+            outcome = sandbox.run(session.attach(task.job(files, stage)))
+        run_report = _problem_report(outcome.result, problem)
+        failure = outcome.failure()
+        verify = task.verify_job(stage, outcome.result) if failure is None else None
+        verified = sandbox.run(verify) if verify is not None else None
+    check = (
+        task.check(stage, {"run": outcome.result, "verify": verified.result})
+        if verified is not None and verified.failure() is None
+        else None
+    )
+    solved = check is not None and check.metrics.get(f"solved_{problem}") == 1.0
+    if check is None:
+        summary = f"the agent's job failed: {failure or (verified.failure() if verified else 'no report')}"
+    else:
+        summary = "solved" if solved else check.log.split("\n")[1] if "\n" in check.log else check.log
+    test_report = _problem_report(verified.result if verified is not None else None, problem)
+    entries = run_report.get("transcript")
+    transcript = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    solution = run_report.get("solution")
+    return ProblemReplay(
+        node_id=node_id,
+        problem=problem,
+        solved=solved,
+        summary=summary,
+        transcript=transcript,
+        test_output=str(test_report.get("output", "")),
+        tokens=session.tokens_used,
+        calls=session.calls,
+        sandbox_reason=why,
+        solution=solution if isinstance(solution, str) else None,
+    )
+
+
+def _problem_report(raw: Any, problem: str) -> dict[str, Any]:
+    problems = raw.get("problems") if isinstance(raw, dict) else None
+    report = problems.get(problem) if isinstance(problems, dict) else None
+    return report if isinstance(report, dict) else {}
