@@ -356,10 +356,32 @@ def plot(
 
 
 @app.command()
-def replay(node: NodeArg, db: DbOption = None, sandbox: SandboxOption = "auto", as_json: JsonOption = False) -> None:
-    """Re-evaluate a node in a sandbox and compare score and metrics with the record (exit 1 on mismatch)."""
+def replay(
+    node: NodeArg,
+    db: DbOption = None,
+    sandbox: SandboxOption = "auto",
+    as_json: JsonOption = False,
+    problem: Annotated[
+        Optional[str],
+        typer.Option("--problem", help="A coding agent's node: run it on this one problem and show its transcript."),
+    ] = None,
+) -> None:
+    """Re-evaluate a node in a sandbox and compare score and metrics with the record (exit 1 on mismatch).
+
+    With --problem (coding_agent runs): run the node's agent on that problem, through the LLM gateway
+    (calls recorded under the node), and show its transcript, solution and the hidden tests' verdict;
+    exit 1 only when the agent's job or the tests could not run."""
     from agent.replay import replay_node, replay_report
 
+    if problem is not None:
+        from agent.dgm import problem_report, replay_problem
+
+        with _handled():
+            replayed = replay_problem(_open(db), node, problem, sandbox)
+        _emit(replayed.to_json()) if as_json else out.print(problem_report(replayed), markup=False, highlight=False)
+        if not replayed.ran:
+            raise typer.Exit(code=1)
+        return
     with _handled():
         result = replay_node(_open(db), node, sandbox)
     _emit(result.to_json()) if as_json else out.print(replay_report(result))
@@ -380,6 +402,12 @@ def eval_(
 
     with _handled():
         loaded = load_task(task)
+        if loaded.self_modifying:
+            raise TaskError(
+                f"{loaded.name} programs are coding agents that call an LLM while they are evaluated; evaluate "
+                "them in a run (`clade run coding_agent --model ... --api-base ...`) or replay an evaluated node "
+                "(`clade replay NODE [--problem ID]`)"
+            )
         try:
             source = program.read_text()
         except (OSError, UnicodeDecodeError) as exc:

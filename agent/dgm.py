@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.config import RunConfig
-from agent.gateway import Gateway, archive_recorder
+from agent.gateway import Gateway, Session, archive_recorder
 from agent.mutation import Mutator
-from archive import Archive, ArchiveError
+from archive import Archive, ArchiveError, RunView
 from benchmarks import Task, TaskError, load_task
 from sandboxes import Sandbox, open_sandbox
 
@@ -42,10 +42,29 @@ def llm_gateway(
         gateway.close()
 
 
+@contextlib.contextmanager
+def replay_access(archive: Archive, run: RunView, task: Task, node_id: int) -> Iterator[Session | None]:
+    """For `clade replay` of a coding agent: a gateway session for its jobs, accounted to the node
+    (None for other tasks). The run's model settings are reused; its key must be in the environment."""
+    if not task.self_modifying:
+        yield None
+        return
+    from agent.llm_settings import settings_from_config
+
+    config = RunConfig.from_json(run.config)
+    if not config.models:
+        raise ArchiveError(f"run {run.name} has no model configured, so its agents cannot be replayed")
+    gateway = Gateway(settings_from_config(config), archive_recorder(archive, run.id), seed=config.seed)
+    with gateway, gateway.session(node_id, task.llm_tokens_per_evaluation, "replay") as session:
+        yield session
+
+
 @dataclass(frozen=True)
 class ProblemReplay:
     node_id: int
     problem: str
+    ran: bool
+    """Whether the agent's job and the hidden tests ran (solved or not); False when a job failed."""
     solved: bool
     summary: str
     transcript: Sequence[Mapping[str, str]]
@@ -60,6 +79,7 @@ class ProblemReplay:
         return {
             "id": self.node_id,
             "problem": self.problem,
+            "ran": self.ran,
             "solved": self.solved,
             "summary": self.summary,
             "tokens": self.tokens,
@@ -73,7 +93,6 @@ class ProblemReplay:
 
 def replay_problem(archive: Archive, node_id: int, problem: str, sandbox_kind: str) -> ProblemReplay:
     """Run node `node_id`'s agent on `problem` once, its LLM calls recorded under the node."""
-    from agent.llm_settings import settings_from_config
     from benchmarks.coding_agent import CodingAgent, CodingAgentSettings, problem_ids
 
     node = archive.node(node_id)
@@ -83,15 +102,13 @@ def replay_problem(archive: Archive, node_id: int, problem: str, sandbox_kind: s
         raise TaskError(f"--problem replays a coding agent on one problem; node {node_id} is a {base.name} program")
     if problem not in problem_ids():
         raise TaskError(f"unknown problem {problem!r}; the coding_agent problems are {', '.join(problem_ids())}")
-    config = RunConfig.from_json(run.config)
-    if not config.models:
-        raise ArchiveError(f"run {run.name} has no model configured, so its agents cannot be replayed")
     task = CodingAgent(CodingAgentSettings(**{**vars(base.settings), "quick": (problem,), "full": ()}))
     stage = task.stages()[0]
     sandbox, why = open_sandbox(sandbox_kind)
     files = archive.files(node_id)
-    with sandbox, Gateway(settings_from_config(config), archive_recorder(archive, run.id), seed=config.seed) as gw:
-        with gw.session(node_id, task.llm_tokens_per_evaluation, "replay") as session:
+    with sandbox:
+        with replay_access(archive, run, task, node_id) as session:
+            assert session is not None  # a CodingAgent is self-modifying
             outcome = sandbox.run(session.attach(task.job(files, stage)))
         run_report = _problem_report(outcome.result, problem)
         failure = outcome.failure()
@@ -105,8 +122,8 @@ def replay_problem(archive: Archive, node_id: int, problem: str, sandbox_kind: s
     solved = check is not None and check.metrics.get(f"solved_{problem}") == 1.0
     if check is None:
         summary = f"the agent's job failed: {failure or (verified.failure() if verified else 'no report')}"
-    else:
-        summary = "solved" if solved else check.log.split("\n")[1] if "\n" in check.log else check.log
+    else:  # the log's second line is the failed problem's header: `=== problem ID: why`
+        summary = "solved" if solved else check.log.splitlines()[1].split(": ", 1)[-1]
     test_report = _problem_report(verified.result if verified is not None else None, problem)
     entries = run_report.get("transcript")
     transcript = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
@@ -114,6 +131,7 @@ def replay_problem(archive: Archive, node_id: int, problem: str, sandbox_kind: s
     return ProblemReplay(
         node_id=node_id,
         problem=problem,
+        ran=check is not None,
         solved=solved,
         summary=summary,
         transcript=transcript,
@@ -129,3 +147,22 @@ def _problem_report(raw: Any, problem: str) -> dict[str, Any]:
     problems = raw.get("problems") if isinstance(raw, dict) else None
     report = problems.get(problem) if isinstance(problems, dict) else None
     return report if isinstance(report, dict) else {}
+
+
+def problem_report(replay: ProblemReplay) -> str:
+    """The replay as text: the verdict, the agent's transcript, the hidden tests' output."""
+    from benchmarks.coding_agent import transcript_text
+
+    verdict = "solved" if replay.solved else "not solved"
+    lines = [
+        f"node {replay.node_id} on problem {replay.problem}: {verdict} ({replay.summary}); "
+        f"{replay.tokens} tokens in {replay.calls} LLM calls; {replay.sandbox_reason}",
+        "",
+        "--- transcript ---",
+        transcript_text(replay.transcript) or "(empty: the agent wrote no transcript)",
+    ]
+    if replay.solution is not None:
+        lines += ["", "--- solution.py ---", replay.solution.rstrip()]
+    if not replay.solved and replay.test_output.strip():
+        lines += ["", "--- hidden tests ---", replay.test_output.rstrip()]
+    return "\n".join(lines)

@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import RenderableType
 from rich.text import Text
 
+from agent.dgm import replay_access
 from archive import Archive, ArchiveError
 from benchmarks import Evaluation, evaluate, load_task
 from sandboxes import open_sandbox
@@ -102,8 +103,9 @@ def replay_node(archive: Archive, node_id: int, sandbox_kind: str) -> Replay:
     run = archive.find_run(str(node.run_id))
     task = load_task(run.task)
     sandbox, why = open_sandbox(sandbox_kind)
-    with sandbox:
-        evaluation = evaluate(task, archive.files(node_id), sandbox)
+    # A coding agent (DGM mode) reaches the LLM through a gateway session under the node.
+    with sandbox, replay_access(archive, run, task, node_id) as session:
+        evaluation = evaluate(task, archive.files(node_id), sandbox, session.attach if session else None)
     return Replay(
         node_id,
         node.status,

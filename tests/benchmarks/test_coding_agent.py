@@ -13,6 +13,8 @@ import json
 import os
 import secrets
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -235,7 +237,7 @@ def _assert_one_generation(db: str, model: CodingModel, secret: str, sandbox: st
     assert secret not in dump, "the key must never be stored"
 
 
-def test_one_generation_in_the_process_sandbox(
+def test_one_generation_in_the_process_sandbox_then_replay_export_and_resume(
     tmp_path: Path, test_task: str, coding_model: CodingModel, secret: str
 ) -> None:
     db = str(tmp_path / "clade.db")
@@ -243,6 +245,38 @@ def test_one_generation_in_the_process_sandbox(
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "self-modification (DGM)" in result.stdout
     _assert_one_generation(db, coding_model, secret, "process")
+    child = _nodes(db)[1]["id"]
+
+    replayed = invoke("replay", str(child), "--problem", "hamming", "--sandbox", "process", "--db", db)
+    assert replayed.exit_code == 0, replayed.stdout + replayed.stderr
+    assert f"node {child} on problem hamming: not solved" in replayed.stdout
+    assert "[assistant] Let me read the stub." in replayed.stdout and "--- hidden tests ---" in replayed.stdout
+    assert [c["edit_format"] for c in _calls(db) if c["edit_format"] == "agent:replay"] == ["agent:replay"] * 2
+    assert all(c["node_id"] == child for c in _calls(db) if c["edit_format"] == "agent:replay")
+    assert invoke("replay", str(child), "--problem", "no_such", "--db", db).exit_code == 2
+
+    exported = tmp_path / "best"
+    assert invoke("best", "--export", str(exported), "--db", db).exit_code == 0
+    _run_exported_agent(exported / "agent.py", tmp_path / "standalone", coding_model)
+
+    resumed = invoke("resume", "--iterations", "1", "--db", db)
+    assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
+    nodes = _nodes(db)
+    assert len(nodes) == 3 and nodes[2]["operator"] == "self_modify" and nodes[2]["status"] == "valid"
+    assert all(call["node_id"] is not None for call in _calls(db))
+
+
+def _run_exported_agent(agent: Path, workdir: Path, model: CodingModel) -> None:
+    """The exported agent runs on its own against an OpenAI-compatible server (no gateway)."""
+    workdir.mkdir()
+    (workdir / "description.md").write_text(_description("leap"))
+    (workdir / "solution.py").write_text((PROBLEMS / "leap" / "stub.py").read_text())
+    env = {"PATH": os.environ["PATH"], "OPENAI_BASE_URL": model.api_base, "OPENAI_API_KEY": "local"}
+    command = [sys.executable, str(agent), "--problem", "description.md", "--workdir", ".", "--transcript", "t.jsonl"]
+    done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (workdir / "solution.py").read_text() == _reference("leap")
+    assert '"role": "assistant"' in (workdir / "t.jsonl").read_text()
 
 
 @pytest.mark.docker
