@@ -9,8 +9,10 @@ Unix socket, the harness and the hidden tests.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import random
 import secrets
 import sqlite3
 import subprocess
@@ -63,6 +65,7 @@ class CodingModel(ScriptedServer):
     probe: str | None = None
     authorizations: list[str] = field(default_factory=list)
     on_probe: Any = None
+    self_edit: str = SELF_EDIT
 
     def next_step(self, body: dict[str, Any]) -> Step:
         with self._lock:
@@ -71,7 +74,7 @@ class CodingModel(ScriptedServer):
         first = next((m["content"] for m in messages if m["role"] == "user"), "")
         turn = sum(1 for m in messages if m["role"] == "assistant")
         if IMPROVE_MARK in first:
-            return reply(SELF_EDIT if turn == 0 else "The agent now takes more steps.\nDONE")
+            return reply(self.self_edit if turn == 0 else "The agent now takes more steps.\nDONE")
         problem = next((p for p in problem_ids() if _description(p) in first), None)
         if problem is None:
             return Step(status=400)
@@ -122,6 +125,15 @@ def test_task(monkeypatch: pytest.MonkeyPatch) -> str:
     """`coding_agent_test`: the quick stage on three problems, as a built-in name for the CLI."""
     monkeypatch.setitem(registry.BUILTIN, TEST_TASK, small_task)
     return TEST_TASK
+
+
+@pytest.fixture
+def settings_for() -> Any:
+    """LLM settings pointed at a coding model, with fast retries."""
+    from agent.ensemble import ModelSpec
+    from agent.llm_settings import LLMSettings
+
+    return lambda model: LLMSettings(models=(ModelSpec("openai/scripted"),), api_base=model.api_base, backoff_s=0.01)
 
 
 @pytest.fixture
@@ -338,3 +350,45 @@ def _assert_one_generation_docker(db: str, model: CodingModel, secret: str, seen
         assert "control=1" in output, output
         assert secret not in output
     assert all(auth == f"Bearer {secret}" for auth in model.authorizations)
+
+
+# ---- self-modification's failures ----
+
+FAILED_LOG = "=== problem hamming: 2 failed and 0 errors of 6 hidden tests run (6 expected)\n  | AssertionError: 0 != 1"
+
+
+@pytest.mark.parametrize(
+    ("edit", "kind"),
+    [
+        ("Nothing to improve.\nDONE", "no_change"),
+        ("```bash\nsed -i 's/^def solve(/def solved(/' agent.py\n```", "child_does_not_run"),
+        (
+            "```bash\nsed -i 's/^import argparse  # noqa: E402$/import argparse  # noqa: E402, F401/' agent.py\n```",
+            "rejected_edit",
+        ),
+    ],
+    ids=["unchanged", "does-not-load", "edits-the-fixed-part"],
+)
+def test_a_self_modification_that_makes_no_working_child_fails_with_its_kind(
+    coding_model: CodingModel, settings_for: Any, edit: str, kind: str
+) -> None:
+    from agent.gateway import Gateway
+    from agent.mutation import MutationContext, MutationFailed, Parent
+    from agent.self_modify import SelfModifyMutator
+
+    coding_model.self_edit = edit
+    task = small_task()
+    seed = task.seed_files()
+    parent = Parent(1, seed, 2 / 3, {"solved_leap": 1.0, "solved_hamming": 0.0}, "valid", FAILED_LOG)
+    recorded: list[int | None] = []
+    settings = settings_for(coding_model)
+    mutator = SelfModifyMutator(settings, task)
+    with Gateway(settings, lambda call, node: recorded.append(node) or len(recorded)) as gateway:
+        mutator.bind(ProcessSandbox(), gateway)
+        context = MutationContext(task.description, task.main_file, random.Random(0), 1)
+        with pytest.raises(MutationFailed) as failed:
+            asyncio.run(mutator.propose([parent], context))
+    assert failed.value.kind == kind, str(failed.value)
+    statement = coding_model.user_messages(0)[0]
+    assert "# Hamming" in statement and "AssertionError: 0 != 1" in statement, "problem and log reach the agent"
+    assert recorded and set(recorded) == {1}, "a failed attempt's calls stay with the parent"
