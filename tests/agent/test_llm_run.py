@@ -144,3 +144,18 @@ def test_doctor_reports_whether_the_model_answers(db_path: str) -> None:
     )
     llm = json.loads(output)["llm"]
     assert llm["ok"] is False and "does not answer" in llm["detail"]
+
+
+def test_an_ensemble_under_the_bandit_asks_every_model_and_records_which(
+    server: ScriptedServer, db_path: str, config: Path
+) -> None:
+    server.script([reply(good(4.0)), reply(good(5.0))])
+    server.default = reply(good(6.0))
+    args = run_args(server, db_path, config, 2, "--model-selection", "ucb")
+    args[args.index("openai/scripted")] = "openai/model-a"
+    code, output = clade(*args, "--model", "openai/model-b")
+    assert code == 0, output
+    assert "UCB bandit over openai/model-a, openai/model-b" in output
+    assert sorted(r["model"] for r in server.requests) == ["model-a", "model-b"]  # each untried model first
+    children = [n for n in Archive.open(db_path).nodes(Archive.open(db_path).find_run().id) if n.iteration > 0]
+    assert sorted(n.model or "" for n in children) == ["openai/model-a", "openai/model-b"]
