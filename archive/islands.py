@@ -44,9 +44,9 @@ class Islands(Selector):
 
     def members(self, population: Population, island: int) -> IntArray:
         """Positions of the island's nodes: born there or migrated in."""
-        home = np.flatnonzero(population.islands == island)
-        migrants = population.member_rows[population.member_islands == island]
-        return np.union1d(home, migrants).astype(np.int64)
+        mask = population.islands == island
+        mask[population.member_rows[population.member_islands == island]] = True
+        return np.flatnonzero(mask)
 
     def migrations(self, population: Population, context: SelectionContext) -> list[Migration]:
         due = self.epoch_due(context)
@@ -58,8 +58,7 @@ class Islands(Selector):
             members = members[population.valid[members]]
             if members.size == 0:
                 continue
-            order = np.lexsort((population.ids[members], -scores_of(population, members)))
-            best = int(members[order[0]])
+            best = int(members[np.argmax(scores_of(population, members))])  # first maximum: the oldest
             moves.append(Migration(int(population.ids[best]), island, (island + 1) % self.n, due))
         return moves
 

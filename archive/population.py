@@ -32,8 +32,11 @@ BoolArray = npt.NDArray[np.bool_]
 
 @dataclass(frozen=True, eq=False)
 class Population:
-    """Every node of one run, in id order, as parallel arrays (a snapshot: later writes do not
-    change it).
+    """Every node of one run, in id order, as parallel read-only arrays.
+
+    From an Archive these are views of its live index, valid until the next `population()` or
+    `sample_parents()` call for the run reads new writes; copy what you keep longer. (Copying
+    100k-node columns on every change would cost most of the 5 ms a selection may take.)
 
     `valid` marks the nodes selection may pick; `evaluated` those with a stored verdict (valid,
     invalid or error: fix mode picks among these); pending, running and duplicate nodes are in
@@ -138,16 +141,15 @@ class PopulationIndex:
         self._snapshot = None
 
     def population(self) -> Population:
-        """The evaluated nodes as a frozen snapshot (shared until the next change)."""
+        """Read-only views of the index (the same object until the next change)."""
         if self._snapshot is None:
             self._snapshot = self._build()
         return self._snapshot
 
     def _build(self) -> Population:
-        # Plain copies of the filled prefix: a memcpy per column, fast even at 100k nodes.
         n = self._size
         status = self._status[:n]
-        ids = self._ids[:n].copy()
+        ids = _frozen(self._ids[:n])
         member_rows: list[int] = []
         member_islands: list[int] = []
         for node_id, island, _epoch in self._migrations:
@@ -157,14 +159,14 @@ class PopulationIndex:
                 member_islands.append(island)
         return Population(
             ids=ids,
-            scores=self._scores[:n].copy(),
-            valid=status == VALID_CODE,
-            evaluated=(status >= EVALUATED_CODES[0]) & (status <= EVALUATED_CODES[-1]),
-            children=self._children[:n].copy(),
-            islands=self._islands[:n].copy(),
-            generations=self._generations[:n].copy(),
-            code_sizes=self._code_sizes[:n].copy(),
-            descriptors={name: column[:n].copy() for name, column in self._descriptors.items()},
+            scores=_frozen(self._scores[:n]),
+            valid=_frozen(status == VALID_CODE),
+            evaluated=_frozen((status >= EVALUATED_CODES[0]) & (status <= EVALUATED_CODES[-1])),
+            children=_frozen(self._children[:n]),
+            islands=_frozen(self._islands[:n]),
+            generations=_frozen(self._generations[:n]),
+            code_sizes=_frozen(self._code_sizes[:n]),
+            descriptors={name: _frozen(column[:n]) for name, column in self._descriptors.items()},
             member_rows=np.array(member_rows, np.int64),
             member_islands=np.array(member_islands, np.int64),
             epoch=max((epoch for _, _, epoch in self._migrations), default=0),
@@ -202,6 +204,13 @@ class PopulationIndex:
             if column is None:
                 column = self._descriptors[name] = np.full(len(self._ids), math.nan)
             column[position] = value
+
+
+def _frozen(view: Any) -> Any:
+    """A read-only view: selectors read the index's columns, never write them."""
+    view = view.view()
+    view.flags.writeable = False
+    return view
 
 
 def _grown(column: FloatArray, capacity: int) -> FloatArray:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 
 from archive.population import FloatArray, IntArray, Population
-from archive.strategy import Selector, scores_of
+from archive.strategy import Selection, SelectionContext, Selector, scores_of
 
 
 class Uniform(Selector):
@@ -13,8 +15,17 @@ class Uniform(Selector):
 
     name = "uniform"
 
-    def _weights(self, population: Population, candidates: IntArray) -> FloatArray:
-        return np.ones(candidates.size)
+    def _select(
+        self,
+        population: Population,
+        candidates: IntArray,
+        rng: random.Random,
+        count: int,
+        context: SelectionContext,
+    ) -> Selection:
+        return Selection(
+            tuple(int(population.ids[candidates[int(rng.random() * candidates.size)]]) for _ in range(count))
+        )
 
 
 class Best(Selector):
@@ -28,18 +39,43 @@ class Best(Selector):
 
 
 class PowerLaw(Selector):
-    """Rank-based: the k-th best node (1 = best, ties by age) has weight k^-alpha."""
+    """Rank-based: the k-th best node (1 = best, ties to the oldest) has weight k^-alpha.
+
+    Drawn without sorting: a rank is drawn from the k^-alpha law, then the node of that rank is
+    found by partition (linear time), so a draw stays cheap at 100,000 nodes.
+    """
 
     name = "power_law"
 
     def __init__(self, alpha: float = 1.0) -> None:
         self.alpha = alpha
+        self._cumulative = np.zeros(0)
 
-    def _weights(self, population: Population, candidates: IntArray) -> FloatArray:
-        order = np.lexsort((population.ids[candidates], -scores_of(population, candidates)))
-        ranks = np.empty(candidates.size)
-        ranks[order] = np.arange(1, candidates.size + 1)
-        return np.asarray(ranks**-self.alpha, np.float64)
+    def _select(
+        self,
+        population: Population,
+        candidates: IntArray,
+        rng: random.Random,
+        count: int,
+        context: SelectionContext,
+    ) -> Selection:
+        key = -scores_of(population, candidates)  # ascending key = descending score
+        cumulative = self._rank_law(key.size)
+        picks = []
+        for _ in range(count):
+            rank = min(int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")), key.size - 1)
+            value = np.partition(key, rank)[rank]
+            better = int(np.count_nonzero(key < value))
+            tied = np.flatnonzero(key == value)  # in id order: the oldest of a tie ranks first
+            picks.append(int(population.ids[candidates[tied[rank - better]]]))
+        return Selection(tuple(picks))
+
+    def _rank_law(self, n: int) -> FloatArray:
+        """Cumulative k^-alpha for k = 1..n (cached: a prefix of a longer law is the shorter one)."""
+        if self._cumulative.size < n:
+            size = max(n, 2 * self._cumulative.size, 1024)
+            self._cumulative = np.cumsum(np.arange(1, size + 1, dtype=np.float64) ** -self.alpha)
+        return self._cumulative[:n]
 
 
 class DGM(Selector):

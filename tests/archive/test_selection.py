@@ -60,10 +60,12 @@ def test_dgm_weights_are_sigmoid_of_centred_score_over_one_plus_children() -> No
     assert list(weights) == pytest.approx([sigmoid[0], sigmoid[1] / 2, sigmoid[2]])
 
 
-def test_power_law_weights_by_rank_with_ties_to_the_oldest() -> None:
+def test_power_law_draws_by_rank_with_ties_to_the_oldest() -> None:
     population = Population.from_records([{"id": 1, "score": 2.0}, {"id": 2, "score": 5.0}, {"id": 3, "score": 2.0}])
-    weights = PowerLaw(alpha=2.0)._weights(population, np.arange(3))
-    assert list(weights) == pytest.approx([1 / 4, 1.0, 1 / 9])
+    draws = Counter(PowerLaw(alpha=2.0).sample(population, random.Random(0), 20_000))
+    total = 1 + 1 / 4 + 1 / 9
+    for node, weight in ((2, 1.0), (1, 1 / 4), (3, 1 / 9)):
+        assert draws[node] / 20_000 == pytest.approx(weight / total, abs=0.015)
 
 
 def test_best_only_picks_the_top_score() -> None:
