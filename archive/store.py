@@ -386,8 +386,11 @@ class Archive(LineageQueries):
 
     def _views(self, ids: Sequence[int]) -> list[NodeView]:
         """Views of these nodes, in the order given (for the lineage queries)."""
+        found: dict[int, NodeView] = {}
         with self._sessions() as session:
-            found = {node.id: _node_view(node) for node in session.scalars(select(Node).where(Node.id.in_(ids)))}
+            for start in range(0, len(ids), 10_000):  # under every backend's bound-parameter limit
+                chunk = ids[start : start + 10_000]
+                found.update((n.id, _node_view(n)) for n in session.scalars(select(Node).where(Node.id.in_(chunk))))
         return [found[i] for i in ids if i in found]
 
     def files(self, node_id: int) -> dict[str, str]:
