@@ -156,6 +156,11 @@ def _summary(archive: Archive, result: Any) -> None:
 
 
 def _llm_line(row: dict[str, Any]) -> str:
+    if (row["edit_format"] or "").startswith("agent:"):  # a coding agent's own calls (DGM mode): no edit to apply
+        return (
+            f"llm {row['model']} [{row['edit_format']}]: {row['calls']} calls, {row['replies']} replies, "
+            f"{row['tokens']} tokens, ${row['cost']:.4f}"
+        )
     rate = "—" if row["well_formed_rate"] is None else f"{row['well_formed_rate']:.0%}"
     return (
         f"llm {row['model']} [{row['edit_format'] or '-'}]: {row['calls']} calls, {row['applied']}/{row['replies']} "

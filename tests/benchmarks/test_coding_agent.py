@@ -256,6 +256,7 @@ def test_one_generation_in_the_process_sandbox_then_replay_export_and_resume(
     result = _run_one_generation(db, test_task, coding_model, "process")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "self-modification (DGM)" in result.stdout
+    assert "[agent:evaluation]: 12 calls, 12 replies, 840 tokens" in result.stdout
     _assert_one_generation(db, coding_model, secret, "process")
     child = _nodes(db)[1]["id"]
 
