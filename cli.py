@@ -63,7 +63,9 @@ def _open(db: str | None) -> Archive:
 
 @app.command()
 def run(
-    task: Annotated[Optional[str], typer.Argument(help="Built-in task name (see `clade tasks`).")] = None,
+    task: Annotated[
+        Optional[str], typer.Argument(help="Built-in task name (see `clade tasks`) or a task directory.")
+    ] = None,
     model: Annotated[
         Optional[list[str]], typer.Option("--model", help="LLM model (repeatable); none: offline mutator.")
     ] = None,
@@ -107,7 +109,16 @@ def run(
                 "parallel": parallel,
             },
         )
-        get_selector(settings.selection)
+        if settings.selection is not None:
+            get_selector(settings.selection)
+        from dataclasses import replace
+
+        from benchmarks import task_ref
+
+        # Directory tasks are stored as absolute paths (a config file's relative to the file), so
+        # `clade resume` and `clade replay` find them from anywhere.
+        base_dir = config.parent if config is not None and task is None else None
+        settings = replace(settings, task=task_ref(settings.task, base_dir))
         archive = _open(db)
         result = start_run(archive, settings, name, out)
     _summary(archive, result)
@@ -396,7 +407,7 @@ def replay(
 
 @app.command(name="eval")
 def eval_(
-    task: Annotated[str, typer.Argument(help="Built-in task name.")],
+    task: Annotated[str, typer.Argument(help="Built-in task name or a task directory.")],
     program: Annotated[Path, typer.Argument(help="The program file to evaluate.")],
     sandbox: SandboxOption = "auto",
     as_json: JsonOption = False,

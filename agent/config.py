@@ -23,8 +23,8 @@ class RunConfig:
     """Children to propose (the seed's evaluation is extra)."""
     seed: int = 0
     """Seeds parent selection and the offline mutator; the same seed replays the same choices."""
-    selection: str = "dgm"
-    """Parent selection strategy (see archive.selection.SELECTORS)."""
+    selection: str | None = None
+    """Parent selection strategy (see archive.selection); None: the task's default."""
     sandbox: str = "auto"
     """auto, docker or process."""
     parallel: int = 2

@@ -27,7 +27,7 @@ from sandboxes import Sandbox
 class LoopSettings:
     iterations: int
     seed: int = 0
-    selection: str = "dgm"
+    selection: str = "power_law"
     parallel_evaluations: int = 2
     parallel_proposals: int = 4
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ class RunResult:
 
 def start_run(archive: Archive, config: RunConfig, name: str | None, console: Console) -> RunResult:
     task = load_task(config.task)
+    if config.selection is None:  # the run's snapshot records the strategy actually used
+        config = dataclasses.replace(config, selection=task.default_selection)
     mutator = build_mutator(config, task=task)
     sandbox, why = open_sandbox(config.sandbox)
     run = archive.create_run(
@@ -63,7 +66,10 @@ def _drive(
     archive: Archive, run: RunView, config: RunConfig, task: Task, mutator: Mutator, sandbox: Sandbox, console: Console
 ) -> RunResult:
     settings = LoopSettings(
-        iterations=config.iterations, seed=config.seed, selection=config.selection, parallel_evaluations=config.parallel
+        iterations=config.iterations,
+        seed=config.seed,
+        selection=config.selection or task.default_selection,
+        parallel_evaluations=config.parallel,
     )
     started = time.monotonic()
     archive.update_run(run.id, status="running")

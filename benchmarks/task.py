@@ -74,6 +74,9 @@ class Task(abc.ABC):
     limits: Limits = Limits()
     tolerance: float = 1e-9
     """Largest score difference between two evaluations of one program that counts as a match."""
+    default_selection: str = "power_law"
+    """Parent selection when the run names none: rank-based by default, which keeps trying the
+    best programs while still sampling the rest (see archive.selection)."""
     packages: tuple[str, ...] = ()
     """Extra PyPI packages the sandbox needs to run this task (derived images install them)."""
     self_modifying: bool = False

@@ -23,6 +23,8 @@ def pack(items, capacity, priority):
         scores = np.asarray(priority(item, remaining[fits]), dtype=float)
         if scores.shape != fits.shape:
             raise ValueError(f"priority returned shape {scores.shape}, expected {fits.shape}")
+        if not np.isfinite(scores).all():  # argmax's NaN rule is not a heuristic: keep the contract
+            raise ValueError(f"priority returned a non-finite score for item {item}")
         best = int(fits[int(np.argmax(scores))])
         remaining[best] -= item
         chosen.append(best)

@@ -128,6 +128,7 @@ class CodingAgent(Task):
     metric = "solved_fraction"
     main_file = "agent.py"
     self_modifying = True
+    default_selection = "dgm"  # DGM's own rule: score-weighted, discounted by children
     tolerance = 1.0
     """An LLM-driven agent's score is not reproducible; a replay is compared only loosely."""
     limits = Limits(memory_mb=4096, cpus=2.0, processes=256, output_bytes=256 * 1024, file_size_mb=64, open_files=512)

@@ -72,3 +72,11 @@ def test_program_that_fakes_its_result_is_judged_on_the_packing_it_wrote() -> No
     assert result.status == "invalid"
     assert result.reason is not None and "capacity" in result.reason
     assert len(dataset("or3")) == 20
+
+
+def test_non_finite_priorities_are_an_error_not_a_heuristic() -> None:
+    """argmax picks the first NaN; a program that leans on that breaks the task's contract."""
+    program = "import numpy as np\ndef priority(item, bins):\n    return np.where(bins > 50, np.nan, -bins)\n"
+    result = evaluate(load_task("bin_packing"), {"program.py": program}, ProcessSandbox())
+    assert result.status == "error"
+    assert result.reason is not None and "non-finite" in result.reason
