@@ -8,15 +8,18 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
 from agent.config import ConfigError
-from archive import Archive, ArchiveError
-from benchmarks import TaskError
+from archive.errors import ArchiveError
+from benchmarks.task import TaskError
 from sandboxes import SANDBOX_CHOICES, SandboxError
+
+if TYPE_CHECKING:
+    from archive.store import Archive
 
 app = typer.Typer(
     help="Cladeforge: LLM-driven evolutionary code search.",
@@ -58,6 +61,8 @@ def _emit(doc: Any) -> None:
 
 
 def _open(db: str | None) -> Archive:
+    from archive.store import Archive
+
     return Archive.open(db)
 
 
@@ -547,7 +552,7 @@ def doctor(
         "llm": _llm_check(config, model, api_base, api_key_env),
     }
     try:
-        archive = Archive.open(db)
+        archive = _open(db)
         checks["database"] = {
             "ok": True,
             "detail": f"{archive.engine.url.render_as_string(hide_password=True)} ({len(archive.list_runs())} runs)",

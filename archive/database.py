@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from archive.errors import ArchiveError
 from archive.models import SCHEMA_VERSION, Base, SchemaInfo
 
 DEFAULT_DB = "clade.db"
@@ -29,9 +30,6 @@ WRITE = "clade_write"
 """Execution option marking a connection whose transaction will write (SQLite: BEGIN IMMEDIATE)."""
 
 
-class ArchiveError(Exception):
-    """The archive cannot do what was asked: bad URL, unknown run or node, wrong schema,
-    or the database refused a change (locked, read-only, full). The CLI exits with code 2."""
 
 
 def database_url(ref: str | None = None) -> str:
