@@ -19,6 +19,7 @@ from benchmarks.coding_agent import CodingAgent
 from benchmarks.native import MANIFEST, NativeTask
 from benchmarks.openevolve import EVALUATOR, PROGRAM, OpenEvolveTask, is_openevolve_dir
 from benchmarks.optimizer_discovery import OptimizerDiscovery
+from benchmarks.rl_objective import RlObjective
 from benchmarks.task import Task, TaskError
 from benchmarks.tsp_constructive import TspConstructive
 
@@ -29,6 +30,7 @@ BUILTIN: dict[str, Callable[[], Task]] = {
     "tsp_constructive": TspConstructive,
     "blackbox_optimizer": BlackboxOptimizer,
     "optimizer_discovery": OptimizerDiscovery,
+    "rl_objective": RlObjective,
     "coding_agent": CodingAgent,
 }
 

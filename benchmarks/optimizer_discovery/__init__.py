@@ -143,10 +143,13 @@ def _number(value: Any, what: str, low: float = -math.inf, high: float = math.in
 
 
 def _curve(values: Any, what: str, low: int, high: int, lo: float = 0.0, hi: float = math.inf) -> list[float]:
+    """A list of `low` to `high` numbers in [lo, hi]; its values are judged first (a diverged run
+    ends early, and saying that it diverged is more use than saying that it is short)."""
+    numbers = [_number(v, f"{what}[{i}]", lo, hi) for i, v in enumerate(values)] if isinstance(values, list) else []
     if not isinstance(values, list) or not low <= len(values) <= high:
         count = f"{low}" if low == high else f"{low} to {high}"
         raise ValueError(f"{what} must be a list of {count} values, got {_count(values)}")
-    return [_number(v, f"{what}[{i}]", lo, hi) for i, v in enumerate(values)]
+    return numbers
 
 
 def _count(values: Any) -> str:
