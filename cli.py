@@ -89,6 +89,9 @@ def run(
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML file with the same settings.")] = None,
     selection: Annotated[Optional[str], typer.Option("--selection", help="Parent selection strategy.")] = None,
     parallel: Annotated[Optional[int], typer.Option("--parallel", help="Evaluations in flight.")] = None,
+    novelty: Annotated[
+        Optional[float], typer.Option("--novelty", help="Skip children this close (cosine) to a program of the run.")
+    ] = None,
 ) -> None:
     """Start an evolution run: live progress, then a summary."""
     from agent.config import load_file, merge
@@ -112,6 +115,7 @@ def run(
                 "seed": seed,
                 "selection": selection,
                 "parallel": parallel,
+                "novelty": novelty,
             },
         )
         if settings.selection is not None:

@@ -28,6 +28,9 @@ class RunConfig:
     sandbox: str = "auto"
     """auto, docker or process."""
     parallel: int = 2
+    novelty: float | None = None
+    """Novelty filter: a child whose code embedding reaches this cosine to a program of the run is
+    recorded as a duplicate and not evaluated (e.g. 0.99); None (default): off."""
     """Evaluations in flight at once."""
     models: tuple[str, ...] = ()
     """LLM model strings (litellm names), optionally `name@weight`; none means the offline mutator."""
@@ -50,6 +53,8 @@ class RunConfig:
             raise ConfigError(f"iterations must be 0 or more, not {self.iterations}")
         if self.parallel < 1:
             raise ConfigError(f"parallel must be at least 1, not {self.parallel}")
+        if self.novelty is not None and not (isinstance(self.novelty, (int, float)) and 0 < self.novelty <= 1):
+            raise ConfigError(f"novelty is a cosine threshold in (0, 1], not {self.novelty!r}")
         if self.max_cost is not None and not self.max_cost > 0:
             raise ConfigError(f"max_cost must be a positive number of dollars, not {self.max_cost}")
         if self.max_tokens is not None and self.max_tokens < 1:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from agent.gateway import Gateway
 from agent.mutation import BudgetExhausted, LLMCallRecord, MutationContext, MutationFailed, Mutator, Parent
 from archive import Archive, NodeView, RunView, SelectionContext, code_hash, get_selector
+from archive.novelty import NoveltyIndex, embed
 from benchmarks import Evaluation, Task, evaluate
 from sandboxes import Sandbox
 
@@ -30,6 +31,8 @@ class LoopSettings:
     selection: str = "power_law"
     parallel_evaluations: int = 2
     parallel_proposals: int = 4
+    novelty: float | None = None
+    """Cosine at which a child counts as a near-copy and is not evaluated (archive.novelty); None: off."""
 
 
 @dataclass
@@ -81,6 +84,7 @@ class Evolution:
         self.on_progress = on_progress or (lambda stats: None)
         self.stats = RunStats(budget=settings.iterations)
         self._evaluating = asyncio.Semaphore(settings.parallel_evaluations)
+        self._novelty = None if settings.novelty is None else NoveltyIndex(settings.novelty)
 
     async def run_to_budget(self) -> RunStats:
         """Evaluate the seed (if new), finish what a killed run left, then use the budget."""
@@ -90,6 +94,10 @@ class Evolution:
             seed = self.archive.add_node(run_id=self.run.id, files=self.task.seed_files(), iteration=0)
         for node in self.archive.unfinished(self.run.id):
             await self._evaluate(node)
+        if self._novelty is not None:  # the programs a resumed run already holds
+            for node in self.archive.nodes(self.run.id):
+                if node.status != "duplicate":
+                    self._novelty.add(node.id, embed(self.archive.files(node.id)))
         counts = self.archive.run_counts(self.run.id)
         done = counts["proposed"] + sum(self.archive.find_run(str(self.run.id)).failures.values())
         iterations = iter(
@@ -158,6 +166,15 @@ class Evolution:
         if not proposal.call_ids and (proposal.tokens or proposal.cost):  # recorded calls are charged already
             self.archive.update_run(self.run.id, add_tokens=proposal.tokens, add_cost=proposal.cost)
         duplicate_of = self.archive.find_duplicate(self.run.id, code_hash(proposal.files))
+        why_duplicate = None if duplicate_of is None else f"duplicate of node {duplicate_of}"
+        embedding = None
+        if duplicate_of is None and self._novelty is not None:
+            embedding = embed(proposal.files)
+            close = self._novelty.too_close(embedding)
+            if close is not None:
+                duplicate_of, cosine = close
+                limit = self._novelty.threshold
+                why_duplicate = f"novelty filter: cosine {cosine:.4f} to node {duplicate_of} (threshold {limit})"
         node = self.archive.add_node(
             run_id=self.run.id,
             files=proposal.files,
@@ -170,8 +187,10 @@ class Evolution:
             edit_format=proposal.edit_format,
             patch=proposal.patch,
             status="pending" if duplicate_of is None else "duplicate",
-            feedback=None if duplicate_of is None else f"duplicate of node {duplicate_of}",
+            feedback=why_duplicate,
         )
+        if self._novelty is not None and embedding is not None and duplicate_of is None:
+            self._novelty.add(node.id, embedding)
         if proposal.call_ids:
             self.archive.link_llm_calls(node.id, proposal.call_ids, produced_by=proposal.llm_call_id)
         self.stats.proposed += 1

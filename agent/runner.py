@@ -70,6 +70,7 @@ def _drive(
         seed=config.seed,
         selection=config.selection or task.default_selection,
         parallel_evaluations=config.parallel,
+        novelty=config.novelty,
     )
     started = time.monotonic()
     archive.update_run(run.id, status="running")
