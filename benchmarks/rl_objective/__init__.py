@@ -99,12 +99,13 @@ GATE = 0.5
 """In the GPU setting, the `cartpole` score a drift needs before it gets the MinAtar runs."""
 
 PACKAGES = {
-    "cpu": ("jax==0.9.2", "jaxlib==0.9.2", "gymnax>=1.0,<1.1"),
-    "gpu": ("jax[cuda12]==0.9.2", "gymnax>=1.0,<1.1"),
+    "cpu": ("jax==0.9.2", "jaxlib==0.9.2", "gymnax>=1.0,<1.1", "six"),
+    "gpu": ("jax[cuda12]==0.9.2", "gymnax>=1.0,<1.1", "six"),
 }
 """What the sandbox image needs per setting. JAX is pinned: the reference returns move by several
 per cent between JAX releases (278.6 with 0.9.2, 302.1 with 0.10.2), and jaxlib 0.10.1 and 0.10.2's
-CPU runtime deadlock on this harness's vmapped PPO (every thread idle; cf. jax-ml/jax#39257)."""
+CPU runtime deadlock on this harness's vmapped PPO (every thread idle; cf. jax-ml/jax#39257).
+`six`: gymnax 1.0.1 imports it (utils/load_mnist.py) without declaring it."""
 NON_FINITE = ("nan", "inf", "-inf")
 
 
