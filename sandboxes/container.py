@@ -49,6 +49,8 @@ class Spec:
     image: str
     limits: Limits
     gpus: int = 0
+    gpu_ids: tuple[str, ...] = ()
+    """The host GPUs leased to the job (sandboxes.gpus), requested by id so jobs never share one."""
     env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     gateway_socket: str | None = None
     """Host path of the LLM gateway's socket (`Job.gateway_socket`), bind-mounted at GATEWAY_MOUNT."""
@@ -105,7 +107,8 @@ def host_config(spec: Spec, gpu_ok: bool) -> dict[str, Any]:
         "log_config": LogConfig(type="none"),  # a stdout flood must not fill the host's disk with logs
     }
     if spec.gpus and gpu_ok:
-        config["device_requests"] = [DeviceRequest(count=spec.gpus, capabilities=[["gpu"]])]
+        request = {"device_ids": list(spec.gpu_ids)} if spec.gpu_ids else {"count": spec.gpus}
+        config["device_requests"] = [DeviceRequest(capabilities=[["gpu"]], **request)]
     if spec.gateway_socket is not None:
         # Coding-agent tasks (DGM mode): the one host path a container ever gets is the LLM
         # gateway's socket file (read-write: connecting needs it), never a directory. The gateway

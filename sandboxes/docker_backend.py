@@ -23,6 +23,7 @@ from typing import Any
 from sandboxes import engine, image
 from sandboxes.base import Job, Outcome, Sandbox, SandboxError, bad_path
 from sandboxes.container import Container, Spec
+from sandboxes.gpus import host_leases
 from sandboxes.pool import Pool
 
 
@@ -83,7 +84,15 @@ class DockerSandbox(Sandbox):
         if refusal is not None:
             return Outcome.refused(self.name, refusal)
         # A job with the LLM gateway gets containers that mount its socket (a pool key of their own).
-        spec = Spec(self._image_for(job), job.limits, gpus=job.limits.gpus, gateway_socket=job.gateway_socket)
+        if not job.limits.gpus or not self.gpu_ok:
+            return self._run(job, ())
+        with host_leases().lease(job.limits.gpus) as devices:
+            return self._run(job, tuple(devices))
+
+    def _run(self, job: Job, gpu_ids: tuple[str, ...]) -> Outcome:
+        spec = Spec(
+            self._image_for(job), job.limits, gpus=job.limits.gpus, gpu_ids=gpu_ids, gateway_socket=job.gateway_socket
+        )
         if not self.warm:
             container = self._make(spec)
             try:

@@ -42,6 +42,7 @@ from typing import IO, Any
 
 from sandboxes import cgroup
 from sandboxes.base import GATEWAY_ENV, PYTHON, RESULT_LIMIT_BYTES, Job, Outcome, Sandbox, bad_path, read_result
+from sandboxes.gpus import GpuLeases, host_leases
 
 _CLONE_NEWNET = 0x40000000
 _MARK = "CLADE_SANDBOX_JOB"
@@ -84,8 +85,9 @@ class _TailBuffer:
 class ProcessSandbox(Sandbox):
     name = "process"
 
-    def __init__(self, python: str | None = None) -> None:
+    def __init__(self, python: str | None = None, gpus: GpuLeases | None = None) -> None:
         self.python = python or sys.executable
+        self.gpus = gpus
         self.namespaces = _namespace_wrapper()
         self.network_cut = self.namespaces is not None or (sys.platform.startswith("linux") and os.geteuid() == 0)
         self.cgroup = cgroup.available()
@@ -124,13 +126,17 @@ class ProcessSandbox(Sandbox):
                 target = workdir / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(content)
-            return self._execute(job, workdir, jail)
+            if not job.limits.gpus:
+                return self._execute(job, workdir, jail, [])
+            leases = self.gpus or host_leases()
+            with leases.lease(job.limits.gpus) as devices:
+                return self._execute(job, workdir, jail, devices)
         finally:
             if jail is not None:
                 jail.remove()
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _execute(self, job: Job, workdir: Path, jail: cgroup.Jail | None) -> Outcome:
+    def _execute(self, job: Job, workdir: Path, jail: cgroup.Jail | None, devices: list[str]) -> Outcome:
         mark = uuid.uuid4().hex
         command = [self.python if arg == PYTHON else arg for arg in job.command]
         if command and command[0] == self.python:
@@ -147,6 +153,12 @@ class ProcessSandbox(Sandbox):
             **job.env,
             _MARK: mark,
         }
+        # Only the GPUs leased to this job are visible; a job that asked for none sees none.
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+        if job.limits.gpus and not devices:
+            env["CLADE_GPU_MISSING"] = (
+                f"asked for {job.limits.gpus} GPU(s); this host has {len((self.gpus or host_leases()).devices)}"
+            )
         if job.gateway_socket is not None:  # the LLM gateway (coding-agent tasks): its host path
             env[GATEWAY_ENV] = job.gateway_socket
         started = time.monotonic()
@@ -159,7 +171,7 @@ class ProcessSandbox(Sandbox):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
-                preexec_fn=self._limiter(job, jail),
+                preexec_fn=self._limiter(job, jail, bounded_address_space=not devices),
             )
         except OSError as exc:
             return Outcome.refused(self.name, f"cannot start {command[0]!r}: {exc.strerror or exc}")
@@ -196,7 +208,7 @@ class ProcessSandbox(Sandbox):
             peak_memory_mb=peak / 2**20 if peak else (usage.ru_maxrss / 1024 if usage else None),
         )
 
-    def _limiter(self, job: Job, jail: cgroup.Jail | None) -> Any:
+    def _limiter(self, job: Job, jail: cgroup.Jail | None, bounded_address_space: bool = True) -> Any:
         limits = job.limits
         cpu_seconds = int(job.timeout_s) + 2
         cut_network = self.network_cut and not self.namespaces
@@ -207,7 +219,8 @@ class ProcessSandbox(Sandbox):
                 with open(procs, "w") as handle:
                     handle.write("0")
             memory = limits.memory_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+            if bounded_address_space:  # CUDA maps far more address space than it uses: the cgroup bounds GPU jobs
+                resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
             resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
             resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
             file_size = limits.file_size_mb * 1024 * 1024

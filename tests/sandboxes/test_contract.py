@@ -64,6 +64,7 @@ def test_the_environment_is_the_allow_list(sandbox: Sandbox) -> None:
         "LANG",
         "PYTHONDONTWRITEBYTECODE",
         "OMP_NUM_THREADS",
+        "CUDA_VISIBLE_DEVICES",  # the process backend's GPU lease: empty for a job that asked for none
         "PYTHONPATH",
         "CLADE_SANDBOX_JOB",
         "HOSTNAME",
