@@ -28,7 +28,7 @@ import shutil
 import socketserver
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -191,7 +191,7 @@ class Gateway:
         limit = min(max_tokens, self.settings.max_output_tokens) if max_tokens else None
 
         def failed(attempt: FailedAttempt) -> None:
-            self._store(session, _failure_record(attempt, messages, session.purpose))
+            self._store(session, attempt.record(messages, f"agent:{session.purpose}"))
 
         try:
             reply = self._call(self._upstream().complete(session.model, messages, failed, limit))
@@ -204,16 +204,7 @@ class Gateway:
         with self._lock:
             session.tokens_used += tokens
             session.cost += reply.cost
-        record = LLMCallRecord(
-            model=reply.model,
-            prompt=messages,
-            response=reply.text,
-            prompt_tokens=reply.prompt_tokens,
-            completion_tokens=reply.completion_tokens,
-            cost=reply.cost,
-            latency_s=reply.latency_s,
-            edit_format=f"agent:{session.purpose}",
-        )
+        record = reply.record(messages, f"agent:{session.purpose}")
         self._store(session, record)
         return {
             "id": f"clade-{secrets.token_hex(8)}",
@@ -267,19 +258,6 @@ def _parse_request(body: Any) -> tuple[list[dict[str, str]], int | None]:
     if max_tokens is not None and (type(max_tokens) is not int or max_tokens < 1):
         raise GatewayError(400, "bad_request", "`max_tokens` must be a positive integer")
     return clean, max_tokens
-
-
-def _failure_record(attempt: FailedAttempt, messages: Sequence[Mapping[str, str]], purpose: str) -> LLMCallRecord:
-    return LLMCallRecord(
-        model=attempt.model,
-        prompt=messages,
-        response=attempt.response,
-        prompt_tokens=attempt.prompt_tokens,
-        completion_tokens=attempt.completion_tokens,
-        latency_s=attempt.latency_s,
-        error=f"{attempt.kind}: {attempt.error}",
-        edit_format=f"agent:{purpose}",
-    )
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):

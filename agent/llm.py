@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.llm_settings import LLMSettings, import_litellm
-from agent.mutation import BudgetExhausted
+from agent.mutation import BudgetExhausted, LLMCallRecord
 
 Messages = Sequence[Mapping[str, str]]
 
@@ -43,6 +43,27 @@ class LLMReply:
     latency_s: float
     finish_reason: str | None = None
 
+    def record(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        edit_format: str,
+        error: str | None = None,
+        applied: bool | None = None,
+    ) -> LLMCallRecord:
+        """This reply as the archive stores it."""
+        return LLMCallRecord(
+            model=self.model,
+            prompt=[dict(m) for m in messages],
+            response=self.text,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            cost=self.cost,
+            latency_s=self.latency_s,
+            error=error,
+            edit_format=edit_format,
+            applied=applied,
+        )
+
 
 @dataclass(frozen=True)
 class FailedAttempt:
@@ -55,6 +76,22 @@ class FailedAttempt:
     response: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+    def record(
+        self, messages: Sequence[Mapping[str, str]], edit_format: str, applied: bool | None = None
+    ) -> LLMCallRecord:
+        """This failed call as the archive stores it, with its error."""
+        return LLMCallRecord(
+            model=self.model,
+            prompt=[dict(m) for m in messages],
+            response=self.response,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            latency_s=self.latency_s,
+            error=f"{self.kind}: {self.error}",
+            edit_format=edit_format,
+            applied=applied,
+        )
 
 
 class LLMError(Exception):

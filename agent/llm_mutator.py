@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import ast
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from agent.edit_formats import EditError, EditFormat, get_format
 from agent.ensemble import make_chooser
 from agent.evolve_blocks import EditRejected, validate_child
-from agent.llm import FailedAttempt, LLMClient, LLMError, LLMReply
+from agent.llm import FailedAttempt, LLMClient, LLMError
 from agent.llm_settings import LLMSettings, import_litellm
 from agent.mutation import LLMCallRecord, MutationContext, MutationFailed, Mutator, Parent, Proposal
 from agent.prompting import first_messages, messages_tokens, repair_message
@@ -66,7 +66,7 @@ class LLMMutator(Mutator):
             return call_id
 
         def failed(attempt: FailedAttempt) -> None:
-            record(_failed_record(attempt, messages, edit_format))
+            record(attempt.record(messages, edit_format.name, applied=False if attempt.response is not None else None))
 
         last: EditError | None = None
         for _ in range(self.settings.repair_rounds):
@@ -81,7 +81,7 @@ class LLMMutator(Mutator):
                 child = self._child(edit_format, reply.text, source)
             except EditError as exc:
                 last = exc
-                record(_reply_record(reply, messages, edit_format, error=f"{exc.kind}: {exc}"))
+                record(reply.record(messages, edit_format.name, error=f"{exc.kind}: {exc}", applied=False))
                 messages = [
                     *messages,
                     {"role": "assistant", "content": reply.text},
@@ -90,7 +90,7 @@ class LLMMutator(Mutator):
                 if messages_tokens(messages) > budget:
                     break
                 continue
-            call_id = record(_reply_record(reply, messages, edit_format))
+            call_id = record(reply.record(messages, edit_format.name, applied=True))
             return Proposal(
                 files={**parents[0].files, context.main_file: child},
                 operator=f"llm:{edit_format.name}",
@@ -157,43 +157,6 @@ class LLMMutator(Mutator):
 
     async def aclose(self) -> None:
         """Nothing to release: litellm keeps its own HTTP clients."""
-
-
-def _prompt(messages: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
-    return [dict(m) for m in messages]
-
-
-def _reply_record(
-    reply: LLMReply, messages: Sequence[Mapping[str, str]], edit_format: EditFormat, error: str | None = None
-) -> LLMCallRecord:
-    return LLMCallRecord(
-        model=reply.model,
-        prompt=_prompt(messages),
-        response=reply.text,
-        prompt_tokens=reply.prompt_tokens,
-        completion_tokens=reply.completion_tokens,
-        cost=reply.cost,
-        latency_s=reply.latency_s,
-        error=error,
-        edit_format=edit_format.name,
-        applied=error is None,
-    )
-
-
-def _failed_record(
-    attempt: FailedAttempt, messages: Sequence[Mapping[str, str]], edit_format: EditFormat
-) -> LLMCallRecord:
-    return LLMCallRecord(
-        model=attempt.model,
-        prompt=_prompt(messages),
-        response=attempt.response,
-        prompt_tokens=attempt.prompt_tokens,
-        completion_tokens=attempt.completion_tokens,
-        latency_s=attempt.latency_s,
-        error=f"{attempt.kind}: {attempt.error}",
-        edit_format=edit_format.name,
-        applied=False if attempt.response is not None else None,
-    )
 
 
 def _idea(reply: str) -> str:
