@@ -263,6 +263,7 @@ class Evolution:
                     "stderr_tail": s.stderr_tail,
                     "wall_s": s.wall_s,
                     "peak_memory_mb": s.peak_memory_mb,
+                    "secret": s.secret,
                 }
                 for s in result.stages
             ],

@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped with every schema change; the Alembic head revision is named after it."""
 
 NODE_STATUSES = ("pending", "running", "valid", "invalid", "error", "duplicate")
@@ -142,6 +142,8 @@ class Evaluation(Base):
     stderr_tail: Mapped[str] = mapped_column(Text, default="")
     wall_s: Mapped[float] = mapped_column(Float, default=0.0)
     peak_memory_mb: Mapped[float | None] = mapped_column(Float)
+    secret: Mapped[int | None] = mapped_column(BigInteger)
+    """The stage's per-evaluation secret seed (benchmarks.task.Stage.secret); replay reuses it."""
     sandbox: Mapped[str] = mapped_column(String(50), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import secrets as secret_source
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,8 @@ class StageResult:
     stderr_tail: str
     wall_s: float
     peak_memory_mb: float | None
+    secret: int | None = None
+    """The stage's per-evaluation secret seed (see `Stage.secret`), stored so replay reuses it."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,11 @@ class Evaluation:
     """Behaviour descriptors from the task's check (valid evaluations only), for MAP-Elites."""
     log: str = ""
     """The task's notes for mutators (Check.log of the stages), e.g. failed hidden tests."""
+
+    @property
+    def secrets(self) -> dict[str, int]:
+        """Each evaluated stage's secret seed, by stage name (what `evaluate(secrets=...)` takes)."""
+        return {s.stage: s.secret for s in self.stages if s.secret is not None}
 
     @property
     def feedback(self) -> str:
@@ -78,8 +86,16 @@ def verdict(check: Check) -> tuple[str, float | None, dict[str, float], str | No
     return VALID, score, metrics, None
 
 
-def _stage_result(stage: Stage, outcome: Outcome, check: Check | None) -> StageResult:
-    failure = outcome.failure()
+def _tail(judge: str, candidate: str) -> str:
+    """The last TAIL_CHARS of a stream; a judged job's candidate output comes after the judge's."""
+    if not candidate:
+        return judge[-TAIL_CHARS:]
+    joined = (judge.rstrip("\n") + "\n" if judge.strip() else "") + "[candidate]\n" + candidate
+    return joined[-TAIL_CHARS:]
+
+
+def _stage_result(stage: Stage, outcome: Outcome, check: Check | None, fault: str | None = None) -> StageResult:
+    failure = fault or outcome.failure()
     status: str
     score: float | None
     metrics: dict[str, float]
@@ -99,11 +115,28 @@ def _stage_result(stage: Stage, outcome: Outcome, check: Check | None) -> StageR
         exit_code=outcome.exit_code,
         timed_out=outcome.timed_out,
         out_of_memory=outcome.out_of_memory,
-        stdout_tail=outcome.stdout[-TAIL_CHARS:],
-        stderr_tail=outcome.stderr[-TAIL_CHARS:],
+        stdout_tail=_tail(outcome.stdout, outcome.candidate_stdout),
+        stderr_tail=_tail(outcome.stderr, outcome.candidate_stderr),
         wall_s=outcome.wall_s,
         peak_memory_mb=outcome.peak_memory_mb,
+        secret=stage.secret,
     )
+
+
+class TrustedCodeFailed(Exception):
+    """Trusted code (a task's job builder, check or combine; the sandbox itself) raised."""
+
+
+def _trusted(what: str, call: Callable[..., Any], *args: Any) -> Any:
+    """Run one trusted step; whatever it raises becomes a one-line TrustedCodeFailed.
+
+    A task's check parses what a candidate produced: a bug there (or an input it did not expect)
+    must end this evaluation as `error` with a reason, never the run."""
+    try:
+        return call(*args)
+    except Exception as exc:
+        text = " ".join(str(exc).split())[:300]
+        raise TrustedCodeFailed(f"{what} raised {type(exc).__name__}" + (f": {text}" if text else "")) from exc
 
 
 def _run_stage(
@@ -111,32 +144,52 @@ def _run_stage(
 ) -> tuple[Outcome, Check | None]:
     """The stage's job (given LLM access by `attach`, if any), then its verify job (never given
     LLM access: it runs the candidate's output beside hidden tests), then the check."""
-    job = task.job(program, stage)
-    outcome = sandbox.run(attach(job) if attach is not None else job)
+    job = _trusted("the task's job", lambda: task.job(program, stage))
+    if attach is not None:
+        job = _trusted("the LLM gateway", lambda: attach(job))
+    outcome: Outcome = _trusted("the sandbox", lambda: sandbox.run(job))
     if outcome.failure() is not None:
         return outcome, None
-    verify = task.verify_job(stage, outcome.result)
+    verify = _trusted("the task's verify_job", lambda: task.verify_job(stage, outcome.result))
     if verify is None:
-        return outcome, task.check(stage, outcome.result)
-    verified = sandbox.run(verify)
+        return outcome, _trusted("the task's check", lambda: task.check(stage, outcome.result))
+    verified: Outcome = _trusted("the sandbox", lambda: sandbox.run(verify))
     failure = verified.failure()
     if failure is not None:  # report the verification's failure with the candidate job's output
         return replace(verified, error=f"verification: {failure}", stdout=outcome.stdout, stderr=outcome.stderr), None
-    return outcome, task.check(stage, {"run": outcome.result, "verify": verified.result})
+    raw = {"run": outcome.result, "verify": verified.result}
+    return outcome, _trusted("the task's check", lambda: task.check(stage, raw))
 
 
 def evaluate(
-    task: Task, program: Mapping[str, str], sandbox: Sandbox, attach: Callable[[Job], Job] | None = None
+    task: Task,
+    program: Mapping[str, str],
+    sandbox: Sandbox,
+    attach: Callable[[Job], Job] | None = None,
+    secrets: Mapping[str, int] | None = None,
 ) -> Evaluation:
-    """Run the cascade for `program` (file name to text). Never raises for the program's faults.
+    """Run the cascade for `program` (file name to text). Never raises: the program's faults
+    make it `invalid` or `error`, and so does an exception from trusted code (with its reason).
 
-    `attach` gives each stage's job access to the host's LLM gateway (coding-agent tasks)."""
+    `attach` gives each stage's job access to the host's LLM gateway (coding-agent tasks).
+    `secrets` are the stages' secret seeds to reuse (a replay passes the recorded ones); a stage
+    without one gets a fresh seed from the system's random source."""
     started = time.monotonic()
     results: list[StageResult] = []
     checks: list[Check] = []
-    for stage in task.stages():
-        outcome, check = _run_stage(task, program, stage, sandbox, attach)
-        result = _stage_result(stage, outcome, check)
+    try:
+        stages = list(_trusted("the task's stages", task.stages))
+    except TrustedCodeFailed as failed:
+        return Evaluation(ERROR, None, {}, str(failed), [], time.monotonic() - started)
+    for declared in stages:
+        secret = (secrets or {}).get(declared.name)
+        stage = replace(declared, secret=secret_source.randbits(62) if secret is None else secret)
+        try:
+            outcome, check = _run_stage(task, program, stage, sandbox, attach)
+            result = _trusted("the task's verdict", _stage_result, stage, outcome, check)
+        except TrustedCodeFailed as failed:
+            result = _stage_result(stage, Outcome.refused("host", str(failed)), None, fault=str(failed))
+            check = None
         results.append(result)
         if result.status != VALID:
             log = check.log if check is not None else ""
@@ -148,13 +201,22 @@ def evaluate(
             return Evaluation(
                 INVALID, None, result.metrics, stopped, results, time.monotonic() - started, log=check.log
             )
-    combined = task.combine(checks)
+    try:
+        combined: Check = _trusted("the task's combine", lambda: task.combine(checks))
+        status, score, metrics, reason, descriptors = _trusted("the task's verdict", lambda: _final(combined))
+    except TrustedCodeFailed as failed:
+        return Evaluation(ERROR, None, {}, str(failed), results, time.monotonic() - started)
+    return Evaluation(
+        status, score, metrics, reason, results, time.monotonic() - started, descriptors, log=combined.log
+    )
+
+
+def _final(combined: Check) -> tuple[str, float | None, dict[str, float], str | None, dict[str, float]]:
+    """The combined check's verdict and its behaviour descriptors (kept only when valid)."""
     status, score, metrics, reason = verdict(combined)
     descriptors, bad = finite_metrics(combined.descriptors)
     if status == VALID and bad is not None:
         status, score, reason = INVALID, None, f"descriptor {bad.removeprefix('metric ')}"
     elif status != VALID:
         descriptors = {}
-    return Evaluation(
-        status, score, metrics, reason, results, time.monotonic() - started, descriptors, log=combined.log
-    )
+    return status, score, metrics, reason, descriptors

@@ -23,6 +23,11 @@ RESULT_LIMIT_BYTES = 64 * 1024 * 1024
 GATEWAY_ENV = "CLADE_LLM_SOCKET"
 GATEWAY_MOUNT = "/run/clade/llm.sock"
 
+#: In a judged job (`Job.candidate`), both processes find their end of the channel on this file
+#: descriptor, and this variable names it.
+CHANNEL_FD = 3
+CHANNEL_ENV = "CLADE_CHANNEL_FD"
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -45,6 +50,26 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """The untrusted half of a judged job: the candidate's own process.
+
+    A job with a candidate runs two processes (privilege separation, after OpenSSH's privsep):
+    the *judge* (the job's `command` in a working directory holding `Job.files`: trusted task
+    code that holds the instance data, drives the protocol and writes the result file) and the
+    *candidate* (this `command` in a second, separate working directory holding only these
+    `files`). They run under different uids; each finds its end of one connected stream socket
+    on fd CHANNEL_FD ($CLADE_CHANNEL_FD) and nothing else connects them. The candidate cannot
+    read or write the judge's directory, signal or trace it, or see its memory. The job ends
+    when the judge exits (the candidate is then killed) or at the job's timeout (both are). The
+    result file is read from the judge's directory only.
+    """
+
+    files: Mapping[str, bytes]
+    command: Sequence[str]
+    """Run in the candidate's working directory; may start with the PYTHON placeholder."""
+
+
+@dataclass(frozen=True)
 class Job:
     """What to run: files placed in a fresh working directory, a command, bounds."""
 
@@ -64,6 +89,9 @@ class Job:
     None. The job finds it at $CLADE_LLM_SOCKET: the docker backend bind-mounts this one socket
     file (the only host path any container gets) at GATEWAY_MOUNT; the process backend passes
     the host path (its jobs can reach the host's files anyway). No network is opened for it."""
+    candidate: Candidate | None = None
+    """The candidate's separate process (see `Candidate`); None: one process runs everything
+    (the command imports the candidate itself, as OpenEvolve-format evaluators do)."""
 
 
 @dataclass(frozen=True)
@@ -80,11 +108,15 @@ class Outcome:
     """Why `result` is None, when a result was expected but could not be read."""
     stdout: str
     stderr: str
+    """The job's output; in a judged job, the judge's."""
     wall_s: float
     peak_memory_mb: float | None = None
     error: str | None = None
     """Why the sandbox refused or could not run the job (a bad file name, a container that
     died); None when the job ran. Not the candidate's exit: that is `exit_code`."""
+    candidate_stdout: str = ""
+    candidate_stderr: str = ""
+    """A judged job's candidate process output (tails, bounded like the judge's)."""
 
     @classmethod
     def refused(cls, backend: str, reason: str, wall_s: float = 0.0) -> Outcome:
