@@ -30,6 +30,7 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -37,11 +38,23 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from sandboxes import cgroup
-from sandboxes.base import GATEWAY_ENV, PYTHON, RESULT_LIMIT_BYTES, Job, Outcome, Sandbox, bad_path, read_result
+from sandboxes.base import (
+    CHANNEL_ENV,
+    CHANNEL_FD,
+    GATEWAY_ENV,
+    PYTHON,
+    RESULT_LIMIT_BYTES,
+    Job,
+    Outcome,
+    Sandbox,
+    bad_path,
+    read_result,
+)
 from sandboxes.gpus import GpuLeases, host_leases
 
 _CLONE_NEWNET = 0x40000000
@@ -116,33 +129,41 @@ class ProcessSandbox(Sandbox):
         }
 
     def run(self, job: Job) -> Outcome:
-        refusal = bad_path(job.files)
+        refusal = bad_path(job.files) or (bad_path(job.candidate.files) if job.candidate else None)
         if refusal is not None:
             return Outcome.refused(self.name, refusal)
         workdir = Path(tempfile.mkdtemp(prefix="clade-job-"))
+        candidate_dir = Path(tempfile.mkdtemp(prefix="clade-candidate-")) if job.candidate else None
         jail = cgroup.Jail.create(job.limits.memory_mb * 1024 * 1024, job.limits.processes + 2) if self.cgroup else None
         try:
-            for rel, content in job.files.items():
-                target = workdir / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(content)
+            _place(workdir, job.files)
+            if job.candidate is not None and candidate_dir is not None:
+                _place(candidate_dir, job.candidate.files)
             if not job.limits.gpus:
-                return self._execute(job, workdir, jail, [])
+                return self._execute(job, workdir, candidate_dir, jail, [])
             leases = self.gpus or host_leases()
             with leases.lease(job.limits.gpus) as devices:
-                return self._execute(job, workdir, jail, devices)
+                return self._execute(job, workdir, candidate_dir, jail, devices)
         finally:
             if jail is not None:
                 jail.remove()
             shutil.rmtree(workdir, ignore_errors=True)
+            if candidate_dir is not None:
+                shutil.rmtree(candidate_dir, ignore_errors=True)
 
-    def _execute(self, job: Job, workdir: Path, jail: cgroup.Jail | None, devices: list[str]) -> Outcome:
-        mark = uuid.uuid4().hex
-        command = [self.python if arg == PYTHON else arg for arg in job.command]
+    def _command(self, command: Sequence[str]) -> list[str]:
+        command = [self.python if arg == PYTHON else arg for arg in command]
         if command and command[0] == self.python:
             command[1:1] = ["-E", "-s"]  # ignore PYTHON* variables and the user's site
         if self.namespaces:
             command = [*self.namespaces, *command]
+        return command
+
+    def _execute(
+        self, job: Job, workdir: Path, candidate_dir: Path | None, jail: cgroup.Jail | None, devices: list[str]
+    ) -> Outcome:
+        mark = uuid.uuid4().hex
+        command = self._command(job.command)
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": str(workdir),
@@ -161,33 +182,52 @@ class ProcessSandbox(Sandbox):
             )
         if job.gateway_socket is not None:  # the LLM gateway (coding-agent tasks): its host path
             env[GATEWAY_ENV] = job.gateway_socket
+        judge_end, candidate_end = socket.socketpair() if job.candidate is not None else (None, None)
+        candidate: tuple[subprocess.Popen[bytes], _TailBuffer, _TailBuffer] | None = None
         started = time.monotonic()
         try:
-            proc = subprocess.Popen(
-                command,
-                cwd=workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=self._limiter(job, jail, bounded_address_space=not devices),
-            )
+            if job.candidate is not None and candidate_dir is not None and candidate_end is not None:
+                candidate_env = {
+                    **env,
+                    "HOME": str(candidate_dir),
+                    "TMPDIR": str(candidate_dir),
+                    CHANNEL_ENV: str(CHANNEL_FD),
+                }
+                candidate = self._spawn(
+                    self._command(job.candidate.command),
+                    candidate_dir,
+                    candidate_env,
+                    job,
+                    jail,
+                    devices,
+                    candidate_end,
+                )
+                candidate_end.close()
+                env[CHANNEL_ENV] = str(CHANNEL_FD)
+            proc, out, err = self._spawn(command, workdir, env, job, jail, devices, judge_end)
         except OSError as exc:
-            return Outcome.refused(self.name, f"cannot start {command[0]!r}: {exc.strerror or exc}")
-        assert proc.stdout is not None and proc.stderr is not None
-        out = _TailBuffer(proc.stdout, job.limits.output_bytes)
-        err = _TailBuffer(proc.stderr, job.limits.output_bytes)
+            if candidate is not None:
+                _kill_group(candidate[0].pid)
+                candidate[0].wait()
+            return Outcome.refused(self.name, f"cannot start {exc.filename or command[0]!r}: {exc.strerror or exc}")
+        finally:
+            for end in (judge_end, candidate_end):
+                if end is not None:
+                    end.close()
         status, usage, timed_out = _wait(proc.pid, job.timeout_s, jail)
         proc.returncode = exit_code = os.waitstatus_to_exitcode(status)
         wall = time.monotonic() - started
         _kill_group(proc.pid)
+        if candidate is not None:  # the judge is done: its candidate (and all it started) goes too
+            _kill_group(candidate[0].pid)
+            candidate[0].wait()
         if jail is not None:
             jail.kill_all()
         _kill_marked(mark)
         if self.namespaces and exit_code > 128 and exit_code - 128 in signal.valid_signals():
             exit_code = -(exit_code - 128)  # the namespace's sh reports a signal as 128+N
         stdout, stderr = out.text(), err.text()
+        candidate_stdout, candidate_stderr = (candidate[1].text(), candidate[2].text()) if candidate else ("", "")
         result, result_error = read_result(_read_regular(workdir / job.result_file), RESULT_LIMIT_BYTES)
         out_of_memory = (
             "MemoryError" in stderr[-4000:]
@@ -206,6 +246,49 @@ class ProcessSandbox(Sandbox):
             stderr=stderr,
             wall_s=wall,
             peak_memory_mb=peak / 2**20 if peak else (usage.ru_maxrss / 1024 if usage else None),
+            candidate_stdout=candidate_stdout,
+            candidate_stderr=candidate_stderr,
+        )
+
+    def _spawn(
+        self,
+        command: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        job: Job,
+        jail: cgroup.Jail | None,
+        devices: list[str],
+        channel: socket.socket | None,
+    ) -> tuple[subprocess.Popen[bytes], _TailBuffer, _TailBuffer]:
+        """Start one of the job's processes in its own session; its end of the channel on fd 3."""
+        limiter = self._limiter(job, jail, bounded_address_space=not devices)
+        channel_fd = channel.fileno() if channel is not None else None
+
+        def setup() -> None:  # between fork and exec: the channel end becomes CHANNEL_FD, then the limits
+            if channel_fd is not None:
+                # Popen's close_fds runs after this hook and would close fd 3, so the hook closes
+                # every other descriptor itself (close_fds=False below).
+                os.dup2(channel_fd, CHANNEL_FD)
+                os.set_inheritable(CHANNEL_FD, True)  # dup2 onto itself keeps close-on-exec
+                os.closerange(CHANNEL_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+            limiter()
+
+        proc = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            close_fds=channel_fd is None,
+            preexec_fn=setup,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        return (
+            proc,
+            _TailBuffer(proc.stdout, job.limits.output_bytes),
+            _TailBuffer(proc.stderr, job.limits.output_bytes),
         )
 
     def _limiter(self, job: Job, jail: cgroup.Jail | None, bounded_address_space: bool = True) -> Any:
@@ -233,6 +316,13 @@ class ProcessSandbox(Sandbox):
                     os._exit(121)
 
         return apply
+
+
+def _place(directory: Path, files: Mapping[str, bytes]) -> None:
+    for rel, content in files.items():
+        target = directory / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
 
 
 def _wait(pid: int, timeout_s: float, jail: cgroup.Jail | None) -> tuple[int, Any, bool]:
