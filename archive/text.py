@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from rich.markup import escape
-from rich.text import Text
+from rich.text import Span, Text
 
 # C0 controls but newline and tab, DEL, the C1 block (U+0080-U+009F: 0x9B is a one-byte CSI),
 # and the format characters that reorder or hide text (bidirectional overrides and isolates,
@@ -44,3 +44,16 @@ def markup_safe(text: str, *, one_line: bool = False) -> str:
 def shown(text: str, style: str = "", *, one_line: bool = False) -> Text:
     """A Rich Text of `visible(text)`: never parsed as markup."""
     return Text(visible(text, one_line=one_line), style=style)
+
+
+def visible_text(text: Text) -> Text:
+    """A styled Text with `visible` applied to its characters, styles kept (for views built by
+    code that appended candidate text to a Text as it was)."""
+    if not _CONTROL.search(text.plain):
+        return text
+    cuts = sorted({offset for span in text.spans for offset in (span.start, span.end)} - {0, len(text)})
+    result = Text(style=text.style, end=text.end, justify=text.justify, no_wrap=text.no_wrap)
+    for piece in text.divide(cuts):
+        plain = visible(piece.plain)
+        result.append_text(Text(plain, style=piece.style, spans=[Span(0, len(plain), s.style) for s in piece.spans]))
+    return result
