@@ -79,7 +79,7 @@ def open_engine(url: str, *, read_only: bool = False) -> Engine:
         raise ArchiveError(f"cannot open database {shown!r}: no driver for it{hint}: {exc}") from None
     except (ArgumentError, ValueError, TypeError) as exc:  # a query argument the driver rejects
         raise ArchiveError(f"cannot open database {shown!r}: {exc}") from None
-    guard = _ReadOnly()
+    guard = _ReadOnly(read_only)
     if sqlite:
         _configure_sqlite(engine, timeout, guard)
     elif read_only:
@@ -100,8 +100,7 @@ def open_engine(url: str, *, read_only: bool = False) -> Engine:
 
 def parse_url(url: str) -> tuple[URL, str]:
     """The parsed URL and its shown form; ArchiveError for anything that is not a usable URL."""
-    # Shown as the user wrote it: the psycopg driver name is ours, not theirs.
-    shown = describe(url).replace("postgresql+psycopg://", "postgresql://", 1)
+    shown = describe(url)
     try:
         parsed = make_url(url)
         parsed.port  # noqa: B018 -- parsed lazily by some versions: a bad port must fail here
@@ -132,9 +131,12 @@ class ArchiveMissing(ArchiveError):
 
 
 class _ReadOnly:
-    """Whether new connections refuse writes (set once the schema is in place)."""
+    """Whether this engine reads only (`wanted`), and whether new connections refuse writes yet
+    (`on`, set once the schema is in place)."""
 
-    on = False
+    def __init__(self, wanted: bool) -> None:
+        self.wanted = wanted
+        self.on = False
 
 
 def _refuse_writes(engine: Engine, guard: _ReadOnly) -> None:
@@ -199,8 +201,8 @@ def _configure_sqlite(engine: Engine, timeout: float, guard: _ReadOnly) -> None:
         cursor = connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         if guard.on:
-            cursor.execute("PRAGMA query_only=ON")  # a reader: any write fails (WAL is set in the file)
-        else:
+            cursor.execute("PRAGMA query_only=ON")  # a reader: any write fails
+        if not guard.wanted:  # the mode is stored in the file: a reader must not write it
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
