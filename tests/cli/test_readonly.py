@@ -105,13 +105,30 @@ def test_a_read_only_postgresql_session_refuses_writes() -> None:
     url = os.environ.get("CLADE_TEST_POSTGRES_URL")
     if not url:
         pytest.skip("CLADE_TEST_POSTGRES_URL is not set (scripts/setup.d/20-postgres.sh starts a server and sets it)")
-    Archive.open(url).close()  # the schema exists
-    engine = open_engine(url, read_only=True)
-    with engine.connect() as connection:
-        connection.execute(text("SELECT COUNT(*) FROM runs")).scalar()
-        with pytest.raises(Exception, match="read-only transaction"):
-            connection.execute(text("DELETE FROM runs WHERE id < 0"))
-    engine.dispose()
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    # A database of its own: the shared test database may hold another schema revision.
+    name = f"clade_readonly_{os.getpid()}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    own = make_url(url).set(database=name).render_as_string(hide_password=False)
+    try:
+        with pytest.raises(ArchiveError, match="holds no Cladeforge archive"):
+            open_engine(own, read_only=True)  # empty: looking creates no schema
+        Archive.open(own).close()
+        engine = open_engine(own, read_only=True)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT COUNT(*) FROM runs")).scalar() == 0
+            with pytest.raises(Exception, match="read-only transaction"):
+                connection.execute(text("DELETE FROM runs"))
+        engine.dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
 
 
 @pytest.mark.parametrize(
