@@ -48,9 +48,8 @@ class _Boundary(TyperGroup):
             raise typer.Exit(code=2) from None
         except Exception as exc:
             _print_trace()
-            err.print(f"[bold red]error:[/] {markup_safe(_one_line(exc), one_line=True)}", highlight=False)
-            if not _Boundary.debug:
-                err.print("(run `clade --debug ...` to see where it came from)", highlight=False, markup=False)
+            hint = "" if _Boundary.debug else " (`clade --debug ...` shows the traceback)"
+            err.print(f"[bold red]error:[/] {markup_safe(_one_line(exc), one_line=True)}{hint}", highlight=False)
             raise typer.Exit(code=1) from None
 
 
