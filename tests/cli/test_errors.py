@@ -4,7 +4,11 @@ are Typer's (exit 2)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -56,3 +60,26 @@ def test_usage_errors_are_exit_2_without_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Invalid value for '--depth'" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "c.db").exists()
+
+
+def test_the_live_page_answers_a_damaged_node_with_a_reason_and_keeps_serving(corrupt_db: tuple[str, int]) -> None:
+    from archive.server import ReportServer
+
+    db, node = corrupt_db
+    archive = Archive.open(db)
+    run = archive.find_run()
+    server = ReportServer(archive, run.id, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(f"{server.url}api/node/{node}", timeout=30)
+        assert failed.value.code == 500
+        assert json.loads(failed.value.read())["error"].startswith("unexpected JSONDecodeError")
+        with urllib.request.urlopen(f"{server.url}api/node/{node - 1}", timeout=30) as answer:
+            assert answer.status == 200 and answer.headers["X-Content-Type-Options"] == "nosniff"
+            assert json.loads(answer.read())["metrics"] is not None
+    finally:
+        server.shutdown()
+        server.server_close()
+        archive.close()
