@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,11 @@ from tests.cli.helpers import REPO, clade
 
 # Markup that raises MarkupError when parsed, markup that would style or link, and the escapes a
 # terminal acts on: OSC 0 (window title) ended by BEL, OSC 8 (hyperlink), CSI (clear, colour), CR,
-# a one-byte C1 CSI, and a right-to-left override that reorders what is shown.
-HOSTILE = "boom [/] [bold red]x[/] [link=http://evil]y[/link] \x1b]0;pwned\x07 \x1b]8;;http://evil\x1b\\z\x1b[2J\x1b[31mred\r\x9b2J\u202eab"
+# a one-byte C1 CSI, a right-to-left override that reorders what is shown; and HTML for the pages.
+HOSTILE = (
+    "boom [/] [bold red]x[/] [link=http://evil]y[/link] <img src=x onerror=alert(1)> \x1b]0;pwned\x07 "
+    "\x1b]8;;http://evil\x1b\\z\x1b[2J\x1b[31mred\r\x9b2J\u202eab"
+)
 ESCAPES = ("\x1b", "\x07", "\x9b", "\u202e", "\r")
 
 
@@ -196,3 +200,19 @@ def test_on_a_terminal_the_stored_escapes_do_not_reach_it_either(hostile_db: tup
     for attack in ("\x1b]0;pwned", "\x1b]8;;", "\x1b[2J", "\x07", "\x9b", "\u202e"):
         assert attack not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_report_page_in_a_browser_shows_stored_text_as_text(hostile_db: tuple[str, int], tmp_path: Path) -> None:
+    from tests.cli.test_report_browser import browse
+
+    db, node = hostile_db
+    page = tmp_path / "report.html"
+    assert clade("report", "--db", db, "--out", str(page)).returncode == 0
+    dom = browse(tmp_path, f"file://{page}#node={node}&tab=code", "--dump-dom")
+    assert f'data-detail-loaded="{node}"' in dom  # the node's feedback, reason and code were drawn
+    # What the page drew, without its inline data (JSON, escaped, in a script element never run).
+    dom = re.sub(r'<script[^>]*id="clade-data"[^>]*>.*?</script>', "", dom, flags=re.S)
+    for char in ESCAPES:
+        assert char not in dom, f"raw {char!r} reached the page"
+    assert "<img src=x" not in dom and "&lt;img src=x onerror=alert(1)&gt;" in dom
+    assert "\\x1b]0;pwned\\x07" in dom and "\\u202eab" in dom and "[bold red]x[/]" in dom
