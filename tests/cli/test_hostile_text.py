@@ -122,6 +122,10 @@ def hostile_db(tmp_path: Path) -> tuple[str, int]:
         stages=[stage],
         sandbox=f"process{HOSTILE}",
     )
+    call = archive.record_llm_call(
+        run_id=run.id, model=f"m{HOSTILE}", prompt=[], response=f"Here is the change.\n{HOSTILE}\n", edit_format="diff"
+    )
+    archive.link_llm_calls(child.id, [call], produced_by=call)
     archive.close()
     return db, child.id
 
@@ -149,6 +153,8 @@ def test_inspection_shows_stored_text_as_text(hostile_db: tuple[str, int], args:
     assert "Traceback" not in output and "MarkupError" not in output
     if args[0] in ("show", "tree", "diff"):  # these show the hostile text itself, unwrapped
         assert "\\x1b]0;pwned\\x07" in output and "[/]" in output
+    if "--reply" in args:  # the model's reply, after the feedback
+        assert output.count("\\x1b]0;pwned\\x07") >= 3 and "Here is the change." in output
     elif args[0] == "runs":  # the name, wrapped in a table cell
         assert "\\x1b" in output and "[/" in output
 
@@ -186,11 +192,12 @@ def test_an_error_message_echoing_user_input_is_not_markup(tmp_path: Path) -> No
     assert result.returncode == 2 and "\x1b" not in result.stderr and "\\x1b" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["show", "tree", "status", "diff"])
+@pytest.mark.parametrize("command", ["show", "show --reply", "tree", "status", "diff", "runs"])
 def test_on_a_terminal_the_stored_escapes_do_not_reach_it_either(hostile_db: tuple[str, int], command: str) -> None:
     """With Rich drawing for a terminal (its own styling escapes), the stored ones stay written out."""
     db, node = hostile_db
-    args = [command, str(node)] if command in ("show", "diff") else [command]
+    name, *rest = command.split()
+    args = [name, str(node), *rest] if name in ("show", "diff") else [name]
     env = {**os.environ, "FORCE_COLOR": "1", "COLUMNS": "200"}
     result = subprocess.run(
         [sys.executable, "-m", "cli", *args, "--db", db], capture_output=True, text=True, timeout=120, cwd=REPO, env=env
