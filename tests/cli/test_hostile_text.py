@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,7 +99,7 @@ def hostile_db(tmp_path: Path) -> tuple[str, int]:
         edit_format="diff",
         status="pending",
     )
-    stage = {
+    stage: dict[str, Any] = {
         "stage": "full",
         "status": "error",
         "score": None,
