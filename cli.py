@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,16 +13,65 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
+from typer.core import TyperGroup
 
 from agent.config import ConfigError
 from archive.errors import ArchiveError
+from archive.text import markup_safe, visible, visible_text
 from benchmarks.task import TaskError
 from sandboxes import SANDBOX_CHOICES, SandboxError
 
 if TYPE_CHECKING:
     from archive.store import Archive
 
+BAD_INPUT = (ArchiveError, TaskError, ConfigError, SandboxError)
+
+
+class _Boundary(TyperGroup):
+    """The one boundary of every command: bad input is a one-paragraph message and exit code 2;
+    anything else that escapes is one line and exit code 1 (`clade --debug` adds the traceback).
+    A user never sees a raw traceback unless asked for one."""
+
+    debug = False
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors and exits: Typer's own
+            raise
+        except KeyboardInterrupt:
+            raise
+        except BAD_INPUT as exc:
+            _print_trace()
+            _bad_input(exc)
+            raise typer.Exit(code=2) from None
+        except Exception as exc:
+            _print_trace()
+            hint = "" if _Boundary.debug else " (`clade --debug ...` shows the traceback)"
+            err.print(f"[bold red]error:[/] {markup_safe(_one_line(exc), one_line=True)}{hint}", highlight=False)
+            raise typer.Exit(code=1) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [""])[0][:500]
+    if isinstance(exc, OSError) and exc.strerror:  # the work failed on the machine: say where
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return f"unexpected {type(exc).__name__}" + (f": {first}" if first else "")
+
+
+def _print_trace() -> None:
+    if _Boundary.debug:
+        err.print(visible(traceback.format_exc()), markup=False, highlight=False, end="")
+
+
+def _bad_input(exc: BaseException) -> None:
+    err.print(f"[bold red]error:[/] {markup_safe(str(exc))}", highlight=False)
+
+
 app = typer.Typer(
+    cls=_Boundary,
     help="Cladeforge: LLM-driven evolutionary code search.",
     no_args_is_help=True,
     add_completion=False,
@@ -29,6 +79,18 @@ app = typer.Typer(
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", envvar="CLADE_DEBUG", help="On an unexpected error, also show its traceback."),
+    ] = False,
+) -> None:
+    """Cladeforge: LLM-driven evolutionary code search."""
+    _Boundary.debug = debug
+
 
 DbOption = Annotated[
     Optional[str],
@@ -43,8 +105,6 @@ ApiKeyEnvOption = Annotated[
     typer.Option("--api-key-env", help="Environment variable holding the API key (the key is never stored)."),
 ]
 
-BAD_INPUT = (ArchiveError, TaskError, ConfigError, SandboxError)
-
 
 @contextmanager
 def _handled() -> Iterator[None]:
@@ -52,7 +112,8 @@ def _handled() -> Iterator[None]:
     try:
         yield
     except BAD_INPUT as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        _print_trace()
+        _bad_input(exc)
         raise typer.Exit(code=2) from None
 
 
@@ -64,6 +125,15 @@ def _open(db: str | None) -> Archive:
     from archive.store import Archive
 
     return Archive.open(db)
+
+
+def _inspect(db: str | None) -> Archive:
+    """The archive for an inspection command: it must exist (none is created) and is opened
+    read-only, so looking can never change or create anything."""
+    from archive.database import database_url, open_engine
+    from archive.store import Archive
+
+    return Archive(open_engine(database_url(db), read_only=True))
 
 
 @app.command()
@@ -154,11 +224,14 @@ def _summary(archive: Archive, result: Any) -> None:
     run, stats = result.run, result.stats
     best = archive.best(run.id)
     state = "interrupted" if result.interrupted else "finished"
-    out.print(f"\nrun {run.name} {state}: {stats.evaluations} evaluations, {stats.failed} failures", highlight=False)
+    name = visible(run.name, one_line=True)
+    out.print(
+        f"\nrun {name} {state}: {stats.evaluations} evaluations, {stats.failed} failures", highlight=False, markup=False
+    )
     if getattr(stats, "stopped", None):
-        out.print(f"stopped before the iteration budget: {stats.stopped}", highlight=False)
+        out.print(f"stopped before the iteration budget: {visible(str(stats.stopped))}", highlight=False, markup=False)
     for row in archive.llm_call_stats(run.id):
-        out.print(_llm_line(row), highlight=False, markup=False)
+        out.print(visible(_llm_line(row)), highlight=False, markup=False)
     if best is None:
         out.print("no valid program yet; see `clade tree` for what failed")
         raise typer.Exit(code=1)
@@ -166,12 +239,13 @@ def _summary(archive: Archive, result: Any) -> None:
     gain = "" if seed is None or seed.score is None else f" (seed {fmt_score(seed.score)})"
     out.print(f"best node {best.id}: score {fmt_score(best.score)}{gain}", highlight=False)
     out.print(
-        f"  clade show {best.id}\n  clade tree {run.name}\n  clade diff {best.id}\n"
-        f"  clade replay {best.id}\n  clade best {run.name} --export best/",
+        f"  clade show {best.id}\n  clade tree {name}\n  clade diff {best.id}\n"
+        f"  clade replay {best.id}\n  clade best {name} --export best/",
         highlight=False,
+        markup=False,
     )
     if result.interrupted:
-        out.print(f"  clade resume {run.name}   # continue where it stopped", highlight=False)
+        out.print(f"  clade resume {name}   # continue where it stopped", highlight=False, markup=False)
         raise typer.Exit(code=130)
 
 
@@ -191,11 +265,18 @@ def _llm_line(row: dict[str, Any]) -> str:
 @app.command()
 def runs(db: DbOption = None, as_json: JsonOption = False) -> None:
     """List the runs in the archive."""
+    from archive.database import ArchiveMissing
     from archive.views import run_json, runs_table
 
     with _handled():
-        archive = _open(db)
-        rows = [run_json(archive, r) for r in archive.list_runs()]
+        try:
+            archive = _inspect(db)
+        except ArchiveMissing as exc:  # nothing to list is not an error here, and nothing is created
+            if not as_json:
+                err.print(f"no archive at {visible(str(exc.path))} yet: `clade run TASK` creates it", markup=False)
+            rows = []
+        else:
+            rows = [run_json(archive, r) for r in archive.list_runs()]
     _emit(rows) if as_json else out.print(runs_table(rows))
 
 
@@ -218,7 +299,7 @@ def tree(
     from archive.views import load_tree, tree_json
 
     with _handled():
-        archive = _open(db)
+        archive = _inspect(db)
         run_view = archive.find_run(run_ref)
         lineage, visible = load_tree(archive, run_view, depth=depth, min_score=min_score, best_path=best_path)
     if as_json:
@@ -240,7 +321,7 @@ def show(
     from archive.views import node_json, node_panel
 
     with _handled():
-        archive = _open(db)
+        archive = _inspect(db)
         doc = node_json(archive, archive.node(node), reply=reply)
     _emit(doc) if as_json else out.print(node_panel(doc, plain=not out.is_terminal))
 
@@ -255,7 +336,7 @@ def diff(
     from archive.views import diff_files, diff_renderable
 
     with _handled():
-        archive = _open(db)
+        archive = _inspect(db)
         view = archive.node(node)
         base = other if other is not None else (view.parent_ids[0] if view.parent_ids else None)
         if base is None:
@@ -265,8 +346,8 @@ def diff(
         out.print(f"node {node} and node {base} have the same files", highlight=False)
     elif out.is_terminal:
         out.print(diff_renderable(text))
-    else:
-        typer.echo(text, nl=False)
+    else:  # control characters written out here too: `clade best --export` has the exact files
+        typer.echo(visible(text), nl=False)
 
 
 @app.command()
@@ -282,7 +363,7 @@ def best(
     from archive.views import export_node, node_json, node_panel
 
     with _handled():
-        archive = _open(db)
+        archive = _inspect(db)
         run_view = archive.find_run(run_ref)
         node = archive.best(run_view.id)
         if node is None:
@@ -294,7 +375,7 @@ def best(
         return
     out.print(node_panel(doc, plain=not out.is_terminal))
     if export is not None:
-        out.print(f"wrote {', '.join(written)} to {export}", highlight=False)
+        out.print(visible(f"wrote {', '.join(written)} to {export}", one_line=True), highlight=False, markup=False)
 
 
 @app.command()
@@ -311,7 +392,7 @@ def status(
     from archive.status_view import status_json, status_panel
 
     with _handled():
-        archive = _open(db)
+        archive = _inspect(db)
         ref = archive.find_run(run_ref)
         doc = status_json(archive, ref)
         if as_json:
@@ -335,10 +416,14 @@ def report(
     from archive.report import write_report
 
     with _handled():
-        archive = _open(db)
+        archive = _inspect(db)
         run_view = archive.find_run(run_ref)
         size = write_report(archive, run_view, out_path)
-    out.print(f"wrote {out_path} ({size / 1024:.0f} KiB): open it in a browser, no network needed", highlight=False)
+    out.print(
+        f"wrote {out_path} ({size / 1024:.0f} KiB): open it in a browser, no network needed",
+        highlight=False,
+        markup=False,
+    )
 
 
 @app.command()
@@ -351,11 +436,12 @@ def ui(
     from archive.server import serve
 
     def ready(url: str) -> None:
-        out.print(f"serving run {run_view.name} live at {url}  (Ctrl-C stops)", highlight=False)
+        shown_name = visible(run_view.name, one_line=True)
+        out.print(f"serving run {shown_name} live at {url}  (Ctrl-C stops)", highlight=False, markup=False)
         out.file.flush()
 
     with _handled():
-        archive = _open(db)
+        archive = _inspect(db)
         run_view = archive.find_run(run_ref)
         serve(archive, run_view.id, port, ready)
     out.print("stopped")
@@ -373,11 +459,11 @@ def plot(
     from archive.plots import plot_scores
 
     with _handled():
-        archive = _open(db)
+        archive = _inspect(db)
         run_view = archive.find_run(run_ref)
         target = out_path or Path(f"{run_view.name}-scores.png")
         count = plot_scores(archive, run_view, target)
-    out.print(f"wrote {target} ({count} evaluations)", highlight=False)
+    out.print(visible(f"wrote {target} ({count} evaluations)", one_line=True), highlight=False, markup=False)
 
 
 @app.command()
@@ -403,13 +489,19 @@ def replay(
 
         with _handled():
             replayed = replay_problem(_open(db), node, problem, sandbox)
-        _emit(replayed.to_json()) if as_json else out.print(problem_report(replayed), markup=False, highlight=False)
+        _emit(replayed.to_json()) if as_json else out.print(
+            visible(problem_report(replayed)), markup=False, highlight=False
+        )
         if not replayed.ran:
             raise typer.Exit(code=1)
         return
     with _handled():
         result = replay_node(_open(db), node, sandbox)
-    _emit(result.to_json()) if as_json else out.print(replay_report(result))
+    if as_json:
+        _emit(result.to_json())
+    else:
+        shown = replay_report(result)
+        out.print(visible_text(shown) if isinstance(shown, Text) else shown)
     if not result.match:
         raise typer.Exit(code=1)
 
@@ -440,7 +532,7 @@ def eval_(
             raise TaskError(f"cannot read program file {program}: {reason}") from None
         chosen, why = open_sandbox(sandbox)
         if not as_json:
-            err.print(why, highlight=False)
+            err.print(why, highlight=False, markup=False)
         files = {**loaded.seed_files(), loaded.main_file: source}
         with chosen:
             result = evaluate(loaded, files, chosen)
@@ -448,11 +540,11 @@ def eval_(
     if as_json:
         _emit(doc)
     else:
-        out.print(f"{result.status}: score {result.score}", highlight=False)
+        out.print(f"{result.status}: score {result.score}", highlight=False, markup=False)
         for key, value in sorted(result.metrics.items()):
-            out.print(f"  {key} = {value:.6g}", highlight=False)
-        if result.reason:
-            out.print(f"  reason: {result.reason}", highlight=False)
+            out.print(visible(f"  {key} = {value:.6g}", one_line=True), highlight=False, markup=False)
+        if result.reason:  # the candidate's words (its stderr, its result): text, not markup or escapes
+            out.print(f"  reason: {visible(result.reason)}", highlight=False, markup=False)
     if result.status != "valid":
         raise typer.Exit(code=1)
 
@@ -470,8 +562,13 @@ def tasks(as_json: JsonOption = False) -> None:
         _emit(rows)
         return
     for row in rows:
-        out.print(f"[bold]{row['name']}[/] (metric {row['metric']}, gpu: {'yes' if row['gpu'] else 'no'})")
-        out.print(f"  {row['description']}", highlight=False)
+        name, metric, gpu = (
+            markup_safe(str(row["name"])),
+            markup_safe(str(row["metric"])),
+            "yes" if row["gpu"] else "no",
+        )
+        out.print(f"[bold]{name}[/] (metric {metric}, gpu: {gpu})")
+        out.print(f"  {visible(str(row['description']))}", highlight=False, markup=False)
 
 
 sandbox_app = typer.Typer(help="The sandbox: build its image, show what it enforces here.", no_args_is_help=True)
@@ -497,17 +594,21 @@ def sandbox_build(
             raise SandboxError(f"unknown build method {method!r}; choose one of {', '.join(image.METHODS)}")
     try:
         client = engine.connect(timeout=image.BUILD_TIMEOUT_S)
-        built = image.build(client, method, force, log=lambda line: err.print(line, highlight=False))
+        built = image.build(
+            client, method, force, log=lambda line: err.print(visible(line), highlight=False, markup=False)
+        )
         derived = image.ensure_derived(client, built.tag, tuple(package)) if package else None
     except SandboxError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        _bad_input(exc)
         raise typer.Exit(code=1) from None
     doc = {"tag": built.tag, "method": built.method, "seconds": round(built.seconds, 1), "derived": derived}
     if as_json:
         _emit(doc)
         return
     how = "already present" if built.method == "present" else f"built with {built.method} in {built.seconds:.0f}s"
-    out.print(f"sandbox image {built.tag}: {how}" + (f"; derived {derived}" if derived else ""), highlight=False)
+    out.print(
+        f"sandbox image {built.tag}: {how}" + (f"; derived {derived}" if derived else ""), highlight=False, markup=False
+    )
 
 
 @sandbox_app.command("check")
@@ -523,14 +624,15 @@ def sandbox_check(as_json: JsonOption = False) -> None:
     for name in ("engine", "image", "gpu"):
         if name in docker:
             mark = "[green]ok[/]" if docker[name]["ok"] else "[red]no[/]"
-            out.print(f"docker {name:17} {mark}  {docker[name]['detail']}", highlight=False)
+            out.print(f"docker {name:17} {mark}  {markup_safe(str(docker[name]['detail']))}", highlight=False)
     for name, verdict in docker.get("enforced", {}).items():
         mark = "[green]ok[/]" if verdict["ok"] else "[red]NOT ENFORCED[/]"
-        out.print(f"docker {name:17} {mark}  {verdict['detail']}", highlight=False)
+        out.print(f"docker {name:17} {mark}  {markup_safe(str(verdict['detail']))}", highlight=False)
     for name, detail in doc["process"].items():
         if name != "backend":
-            out.print(f"process {name:16} {', '.join(detail) if isinstance(detail, list) else detail}", highlight=False)
-    out.print(f"auto: {doc['auto']}", highlight=False)
+            shown = ", ".join(detail) if isinstance(detail, list) else str(detail)
+            out.print(visible(f"process {name:16} {shown}"), highlight=False, markup=False)
+    out.print(visible(f"auto: {doc['auto']}"), highlight=False, markup=False)
 
 
 @app.command()
@@ -547,6 +649,7 @@ def doctor(
     config: Annotated[Optional[Path], typer.Option("--config", help="Run config file whose LLM to check.")] = None,
 ) -> None:
     """What is configured and reachable: Docker, GPU, LLM (does the model answer?), database."""
+    from archive.database import ArchiveMissing
     from sandboxes import docker_backend
 
     ready, why = docker_backend.probe()
@@ -556,12 +659,15 @@ def doctor(
         "llm": _llm_check(config, model, api_base, api_key_env),
     }
     try:
-        archive = _open(db)
+        archive = _inspect(db)
         checks["database"] = {
             "ok": True,
             "detail": f"{archive.engine.url.render_as_string(hide_password=True)} ({len(archive.list_runs())} runs)",
         }
         checks["llm"]["well_formed"] = archive.llm_call_stats()
+    except ArchiveMissing as exc:  # looking must not create one: say so and how one comes about
+        detail = f"not found: no archive at {exc.path} (`clade run TASK` creates it)"
+        checks["database"] = {"ok": False, "detail": detail}
     except ArchiveError as exc:
         checks["database"] = {"ok": False, "detail": str(exc)}
     if as_json:
@@ -569,9 +675,9 @@ def doctor(
         return
     for name, check in checks.items():
         mark = "[green]ok[/]" if check["ok"] else "[red]no[/]"
-        out.print(f"{name:9} {mark}  {check['detail']}", highlight=False)
+        out.print(f"{name:9} {mark}  {markup_safe(str(check['detail']))}", highlight=False)  # a server's words
         for row in check.get("well_formed", []):
-            out.print(f"          {_llm_line(row)}", highlight=False, markup=False)
+            out.print(visible(f"          {_llm_line(row)}"), highlight=False, markup=False)
 
 
 def _llm_check(

@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.text import Text
 
 from agent.loop import RunStats
+from archive.text import visible
 
 
 def _score(value: float | None) -> str:
@@ -59,7 +60,7 @@ def render(stats: RunStats) -> Text:
     text = Text()
     for name, value in rows:
         text.append(name.ljust(13), style="bold")
-        text.append(value + "\n")
+        text.append(visible(value, one_line=True) + "\n")  # failure kinds may quote a model
     text.rstrip()
     return text
 
@@ -92,6 +93,7 @@ class RunDisplay:
                 f"best {_score(stats.best_score)}  failures {stats.failed}  "
                 f"{stats.evaluations_per_s * 60:.1f} eval/min" + (f"  {usage}" if usage else ""),
                 highlight=False,
+                markup=False,
             )
 
     def __exit__(

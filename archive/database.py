@@ -30,8 +30,6 @@ WRITE = "clade_write"
 """Execution option marking a connection whose transaction will write (SQLite: BEGIN IMMEDIATE)."""
 
 
-
-
 def database_url(ref: str | None = None) -> str:
     """A SQLAlchemy URL from `--db`, else `$CLADE_DB`, else `./clade.db`; bare paths mean SQLite.
 
@@ -50,27 +48,27 @@ def describe(url: str | URL) -> str:
     """The URL with its password hidden, for messages."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError, TypeError):
         return str(url)
 
 
-def open_engine(url: str) -> Engine:
+def open_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine with the schema in place (created, or migrated from an older version);
-    ArchiveError with a readable reason otherwise."""
-    shown = describe(url)
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise ArchiveError(
-            f"cannot parse database URL {shown!r}: use a file path or a URL such as "
-            "sqlite:///clade.db or postgresql://user@host/dbname"
-        ) from None
+    ArchiveError with a readable reason otherwise.
+
+    `read_only` (the inspection commands): the archive must exist already (nothing is created,
+    not even an empty file), and every connection refuses writes (SQLite `query_only`, a
+    PostgreSQL read-only session). An older archive is still migrated first (backed up), since
+    this Cladeforge can read it no other way."""
+    parsed, shown = parse_url(url)
     backend = parsed.get_backend_name()
     sqlite = backend == "sqlite"
     timeout = _timeout(parsed, shown)
     file = Path(parsed.database) if sqlite and parsed.database and parsed.database != ":memory:" else None
     if file is not None:
-        _prepare_sqlite_file(file, shown)
+        _prepare_sqlite_file(file, shown, read_only)
+        if read_only and not file.is_file():
+            raise ArchiveMissing(file)
     connect_args: dict[str, Any] = {"timeout": timeout} if sqlite else {}
     if backend == "postgresql":
         connect_args["connect_timeout"] = max(1, round(timeout))
@@ -79,17 +77,77 @@ def open_engine(url: str) -> Engine:
     except (NoSuchModuleError, ImportError) as exc:
         hint = " (install it with `pip install 'cladeforge[postgres]'`)" if backend == "postgresql" else ""
         raise ArchiveError(f"cannot open database {shown!r}: no driver for it{hint}: {exc}") from None
+    except (ArgumentError, ValueError, TypeError) as exc:  # a query argument the driver rejects
+        raise ArchiveError(f"cannot open database {shown!r}: {exc}") from None
+    guard = _ReadOnly(read_only)
     if sqlite:
-        _configure_sqlite(engine, timeout)
+        _configure_sqlite(engine, timeout, guard)
+    elif read_only:
+        _refuse_writes(engine, guard)
     try:
-        _ensure_schema(engine, file)
+        _ensure_schema(engine, file, create=not read_only)
     except SQLAlchemyError as exc:
         engine.dispose()
         raise ArchiveError(f"cannot open database {shown!r}: {reason(exc, timeout, file)}") from None
     except ArchiveError as exc:
         engine.dispose()
         raise ArchiveError(f"cannot open database {shown!r}: {exc}") from None
+    if read_only:
+        guard.on = True
+        engine.dispose()  # connections made while the schema was checked could write: drop them
     return engine
+
+
+def parse_url(url: str) -> tuple[URL, str]:
+    """The parsed URL and its shown form; ArchiveError for anything that is not a usable URL."""
+    shown = describe(url)
+    try:
+        parsed = make_url(url)
+        parsed.port  # noqa: B018 -- parsed lazily by some versions: a bad port must fail here
+        backend = parsed.get_backend_name()
+    except (ArgumentError, ValueError, TypeError):
+        raise ArchiveError(
+            f"cannot parse database URL {shown!r}: use a file path or a URL such as "
+            "sqlite:///clade.db or postgresql://user@host:5432/dbname (the port, when given, is a number)"
+        ) from None
+    database = parsed.database or ""
+    if backend == "sqlite" and (parsed.host or parsed.port or (database.startswith("[") and ":" in database)):
+        raise ArchiveError(
+            f"database URL {url!r} names a host, but a SQLite URL names a file: sqlite:///relative/clade.db "
+            "or sqlite:////absolute/clade.db (or pass the path itself)"
+        )
+    return parsed, shown
+
+
+class ArchiveMissing(ArchiveError):
+    """An inspection found no archive where it was pointed (and created none)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"there is no archive at {path}, so no runs yet; start one with `clade run TASK` in this directory, "
+            "or name an existing archive with --db PATH (or $CLADE_DB). Nothing was created"
+        )
+        self.path = path
+
+
+class _ReadOnly:
+    """Whether this engine reads only (`wanted`), and whether new connections refuse writes yet
+    (`on`, set once the schema is in place)."""
+
+    def __init__(self, wanted: bool) -> None:
+        self.wanted = wanted
+        self.on = False
+
+
+def _refuse_writes(engine: Engine, guard: _ReadOnly) -> None:
+    def on_connect(connection: Any, _record: object) -> None:
+        if guard.on:
+            cursor = connection.cursor()
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            cursor.close()
+            connection.commit()
+
+    event.listen(engine, "connect", on_connect)
 
 
 def _timeout(parsed: URL, shown: str) -> float:
@@ -106,11 +164,13 @@ def _timeout(parsed: URL, shown: str) -> float:
     return value
 
 
-def _prepare_sqlite_file(path: Path, shown: str) -> None:
+def _prepare_sqlite_file(path: Path, shown: str, read_only: bool = False) -> None:
     if not path.parent.is_dir():
         raise ArchiveError(f"cannot open database {shown!r}: directory {path.parent} does not exist")
     if path.is_dir():
         raise ArchiveError(f"cannot open database {shown!r}: {path} is a directory, not a database file")
+    if read_only:
+        return  # SQLite opens a file it cannot write read-only, which is all a reader needs
     # SQLite writes the file and, in WAL mode, a -wal and -shm file beside it: without write access
     # to both, the first write would fail mid-run. Refuse up front and touch nothing.
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
@@ -131,7 +191,7 @@ def _prepare_sqlite_file(path: Path, shown: str) -> None:
             raise ArchiveError(f"cannot create database {shown!r}: {exc.strerror}") from None
 
 
-def _configure_sqlite(engine: Engine, timeout: float) -> None:
+def _configure_sqlite(engine: Engine, timeout: float, guard: _ReadOnly) -> None:
     busy_ms = int(timeout * 1000)
 
     def on_connect(connection: Any, _record: object) -> None:
@@ -140,7 +200,10 @@ def _configure_sqlite(engine: Engine, timeout: float) -> None:
         connection.isolation_level = None
         cursor = connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if guard.on:
+            cursor.execute("PRAGMA query_only=ON")  # a reader: any write fails
+        if not guard.wanted:  # the mode is stored in the file: a reader must not write it
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -156,12 +219,17 @@ def _configure_sqlite(engine: Engine, timeout: float) -> None:
 # --- schema version -------------------------------------------------------------------------
 
 
-def _ensure_schema(engine: Engine, sqlite_file: Path | None) -> None:
-    """Create the schema in an empty database, migrate an older one, refuse a newer one."""
+def _ensure_schema(engine: Engine, sqlite_file: Path | None, create: bool = True) -> None:
+    """Create the schema in an empty database (unless not `create`), migrate an older one, refuse
+    a newer one."""
     with engine.connect() as connection:
         current = _current_revision(connection)
     if current == HEAD_REVISION:
         return
+    if current is None and not create:
+        raise ArchiveError(
+            "it holds no Cladeforge archive (it is empty), so no runs yet; `clade run TASK --db ...` creates one"
+        )
     if current is not None and sqlite_file is not None:
         _backup(sqlite_file, current)
     with engine.connect().execution_options(**{WRITE: True}) as connection, connection.begin():

@@ -28,6 +28,7 @@ from archive.database import ArchiveError
 from archive.lineage import Lineage, timeline
 from archive.models import NODE_STATUSES, utcnow
 from archive.store import Archive, LineageRow, RunView
+from archive.text import visible
 
 DETAIL_CHUNK = 500
 """Nodes per compressed chunk of details (metrics, feedback, file list)."""
@@ -189,7 +190,7 @@ def render_html(data: dict[str, Any]) -> str:
     except ValueError:
         payload = json.dumps(_finite(data), separators=(",", ":"), allow_nan=False, default=str)
     payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")
-    title = html.escape(f"Cladeforge · {data['run']['name']} ({data['run']['task']})")
+    title = html.escape(visible(f"Cladeforge · {data['run']['name']} ({data['run']['task']})", one_line=True))
     return template().replace("__CLADE_TITLE__", title).replace("__CLADE_DATA__", payload)
 
 

@@ -66,6 +66,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
         except ArchiveError as exc:
             self._json(HTTPStatus.NOT_FOUND, {"error": str(exc)})
+        except Exception as exc:  # one page failed (a damaged row): say why, keep serving
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"unexpected {type(exc).__name__}: {first}"})
 
     def _json(self, status: HTTPStatus, doc: Any) -> None:
         self._send(status, json.dumps(doc, default=str).encode(), "application/json")
@@ -75,6 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")  # node text is served as JSON, never sniffed as HTML
         self.end_headers()
         self.wfile.write(body)
 

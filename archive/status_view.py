@@ -18,6 +18,7 @@ from rich.text import Text
 
 from archive.models import utcnow
 from archive.store import Archive, RunView
+from archive.text import visible
 from archive.tree_view import STATUS_STYLE, fmt_score
 
 RECENT = timedelta(minutes=5)
@@ -78,8 +79,8 @@ def _kinds(counts: dict[str, int]) -> str:
 
 def status_panel(doc: dict[str, Any]) -> Text:
     text = Text()
-    text.append(f"run {doc['name']} ({doc['task']}): ", style="bold")
-    text.append(doc["status"] + "\n", style="cyan" if doc["status"] == "running" else "")
+    text.append(visible(f"run {doc['name']} ({doc['task']}): ", one_line=True), style="bold")
+    text.append(visible(doc["status"], one_line=True) + "\n", style="cyan" if doc["status"] == "running" else "")
     iterations = doc["iterations"]
     lines: list[tuple[str, str | Text]] = [
         ("progress", f"{_bar(iterations['done'], iterations['budget'])} {iterations['done']}/{iterations['budget']}")
@@ -107,7 +108,7 @@ def status_panel(doc: dict[str, Any]) -> Text:
     width = max(len(name) for name, _ in lines) + 2
     for name, value in lines:
         text.append(name.ljust(width), style="bold")
-        text.append(value)
+        text.append(visible(value, one_line=True) if isinstance(value, str) else value)
         text.append("\n")
     text.rstrip()
     return text

@@ -14,6 +14,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from archive.lineage import Branch, Lineage
+from archive.text import visible as printable
 
 STATUS_STYLE = {
     "valid": "green",
@@ -38,7 +39,8 @@ def _label(text: Text, lineage: Lineage, node_id: int) -> None:
     text.append(f"#{row.id} ", style="bold")
     text.append(fmt_score(row.score), style=style)
     text.append(f" {row.status}", style=style)
-    text.append(f"  {row.operator}" + (f" · {row.model}" if row.model else ""), style="blue")
+    operator = f"  {row.operator}" + (f" · {row.model}" if row.model else "")
+    text.append(printable(operator, one_line=True), style="blue")
     text.append(f"  g{row.generation}", style="dim")
     if row.second_parent_id is not None:
         text.append(f"  ×#{row.second_parent_id}", style="magenta")
@@ -52,7 +54,8 @@ def _branch_line(text: Text, branch: Branch) -> None:
     what = "branch" if len(branch.roots) == 1 else "branches"
     text.append(
         f"┄ {len(branch.roots)} {what}, {branch.size} nodes, no gain on #{branch.parent}"
-        f" (best {fmt_score(branch.best_score)}; {statuses})\n",
+        + printable(f" (best {fmt_score(branch.best_score)}; {statuses})", one_line=True)
+        + "\n",
         style="dim",
     )
 
@@ -73,7 +76,7 @@ def render_tree(lineage: Lineage, visible: set[int], title: str, *, fold: bool |
     """The tree of the `visible` nodes; `fold` None folds only when the tree is large."""
     if fold is None:
         fold = len(visible) > FOLD_ABOVE
-    text = Text(title + "\n", style="bold")
+    text = Text(printable(title, one_line=True) + "\n", style="bold")  # run names are the user's
     roots = [r for r in lineage.roots if r in visible]
     # (entry, prefix of its line, last among its siblings, drawn as an only child)
     stack: list[tuple[int | Branch, str, bool, bool]] = [

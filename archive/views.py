@@ -19,6 +19,7 @@ from rich.text import Text
 from archive.database import ArchiveError
 from archive.lineage import Lineage, select
 from archive.store import Archive, NodeView, RunView
+from archive.text import shown, visible
 from archive.tree_view import STATUS_STYLE, fmt_score
 
 __all__ = ["STATUS_STYLE", "fmt_score"]
@@ -41,12 +42,12 @@ def runs_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="runs")
     for column in ("id", "name", "task", "status", "iterations", "best score", "created"):
         table.add_column(column)
-    for row in rows:
+    for row in rows:  # Text cells: a run's name is the user's and is never read as markup
         table.add_row(
             str(row["id"]),
-            row["name"],
-            row["task"],
-            row["status"],
+            shown(row["name"], one_line=True),
+            shown(row["task"], one_line=True),
+            shown(row["status"], one_line=True),
             str(row["iterations"]),
             fmt_score(row["best_score"]),
             row["created_at"][:19],
@@ -108,16 +109,18 @@ def node_panel(doc: dict[str, Any], *, plain: bool = False) -> RenderableType:
     width = max(len(name) for name, _ in fields) + 2
     head = Text()
     for name, value in fields:
-        head.append(name.ljust(width), style="bold")
-        head.append(value)
+        head.append(visible(name, one_line=True).ljust(width), style="bold")
+        head.append(visible(value, one_line=True) if isinstance(value, str) else value)
         head.append("\n")
     parts: list[RenderableType] = [head]
     if doc["feedback"]:
-        parts += [Text("evaluation feedback", style="bold"), Text(doc["feedback"][-1500:] + "\n")]
+        parts += [Text("evaluation feedback", style="bold"), shown(doc["feedback"][-1500:] + "\n")]
     if "llm_call" in doc:
         parts.append(_llm_reply(doc["llm_call"], mutation["model"], plain))
     parts.append(Text(f"── {doc['main_file']}", style="bold"))
-    code = Text(doc["code"]) if plain else Syntax(doc["code"], "python", line_numbers=True, word_wrap=True)
+    # The shown code has its control characters written out; `clade best --export` writes the files as they are.
+    source = visible(doc["code"])
+    code = Text(source) if plain else Syntax(source, "python", line_numbers=True, word_wrap=True)
     parts.append(code)
     return Group(*parts)
 
@@ -132,7 +135,8 @@ def _llm_reply(call: dict[str, Any] | None, model: str | None, plain: bool) -> R
         f"${call['cost']:.4f}, {call['latency_s']:.1f}s)"
     )
     body = call["response"] if call["response"] else f"(no reply: {call['error'] or 'empty'})"
-    return Group(Text(usage, style="bold"), Text(body + "\n") if plain else Syntax(body, "markdown", word_wrap=True))
+    body = visible(body)
+    return Group(shown(usage, "bold"), Text(body + "\n") if plain else Syntax(body, "markdown", word_wrap=True))
 
 
 def tree_json(run: RunView, lineage: Lineage, visible: set[int]) -> dict[str, Any]:
@@ -190,7 +194,7 @@ def diff_files(before: dict[str, str], after: dict[str, str], before_name: str, 
 def diff_renderable(text: str) -> Text:
     """A unified diff coloured line by line: additions green, removals red, hunks cyan."""
     out = Text()
-    for line in text.splitlines(keepends=True):
+    for line in visible(text).splitlines(keepends=True):
         if line.startswith(("+++", "---")):
             out.append(line, style="bold")
         elif line.startswith("+"):

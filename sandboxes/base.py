@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import abc
 import json
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 #: The interpreter placeholder: a job's command may start with it, and each backend
@@ -15,8 +18,9 @@ PYTHON = "python"
 #: The file a job writes its raw result to, relative to its working directory.
 RESULT_FILE = "result.json"
 
-#: The largest result file any backend reads back.
-RESULT_LIMIT_BYTES = 64 * 1024 * 1024
+#: The largest result file any backend reads back (and ships from a container). Parsed, a file at
+#: this limit costs the host at most a few hundred MB (benchmarks/perf/result_memory.py).
+RESULT_LIMIT_BYTES = 16 * 1024 * 1024
 
 #: Where a job finds the LLM gateway's socket (`Job.gateway_socket`): this variable names it, and
 #: the docker backend mounts it at this path.
@@ -161,20 +165,116 @@ def _last_line(text: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def read_result(raw: bytes | None, limit_bytes: int) -> tuple[Any | None, str | None]:
-    """Parse a job's result file strictly: JSON only, bounded size, no NaN/Infinity tokens."""
+def read_result(raw: bytes | None, limit_bytes: int = RESULT_LIMIT_BYTES) -> tuple[Any | None, str | None]:
+    """Parse a job's result file strictly and within bounds: (value, None) or (None, reason).
+
+    The file is the candidate's (or written by code it ran in), so nothing in it may raise, recurse
+    without bound or make the host hold more than a small multiple of RESULT_LIMIT_BYTES: size,
+    nesting depth, the number of values and the length of each string and number are checked
+    before or while Python's json parses it. Integers that do not fit a float, NaN, infinities
+    (also as overflowing literals such as 1e999) and lone UTF-16 surrogates are refused.
+    """
     if raw is None:
         return None, "wrote no result file"
     if len(raw) > limit_bytes:
         return None, f"result file too large ({len(raw)} bytes > {limit_bytes})"
-
-    def reject_constant(name: str) -> Any:
-        raise ValueError(f"non-finite number {name} in result")
-
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=reject_constant), None
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"result file is not UTF-8: {exc.reason} at byte {exc.start}"
+    problem, suspect_numbers = _prescan(text)
+    if problem is not None:
+        return None, f"result file refused: {problem}"
+    # Checking every number in Python costs 2-4x the parse; only texts with a long digit run or a
+    # 3-digit exponent can hold a number that overflows a float or is too long, so only those pay.
+    hooks: dict[str, Any] = {"parse_int": _bounded_int, "parse_float": _bounded_float} if suspect_numbers else {}
+    try:
+        value = json.loads(text, parse_constant=_no_constant, **hooks)
+    except _Refused as exc:
+        return None, f"result file refused: {exc}"
+    except (ValueError, RecursionError) as exc:  # RecursionError: unreachable after the depth scan
         return None, f"result file is not valid JSON: {exc}"
+    if "\\u" in text and _LONE_SURROGATE.search(text) and not _encodable(value):
+        return None, "result file refused: it holds a lone UTF-16 surrogate (\\udXXX), which is not text"
+    return value, None
+
+
+#: Bounds on a result file's structure (see `read_result`). The largest built-in results are far
+#: inside them: bin packing's ~30k integers, black-box optimisation's ~110k values (a few MB).
+RESULT_MAX_DEPTH = 64
+RESULT_MAX_VALUES = 1_000_000
+RESULT_MAX_STRING_CHARS = 4 * 1024 * 1024
+RESULT_MAX_NUMBER_CHARS = 1000
+"""A float's repr needs at most 24 characters and an integer that fits a float at most 309 digits."""
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+#: Without a run of 200 digits or an exponent of 3 digits, a number is below 1e300 and short.
+_DIGITS_TO_NINE = str.maketrans("0123456789", "9" * 10)
+_LONG_EXPONENTS = ("e999", "E999", "e+999", "E+999")
+_BRACKET = re.compile(r"[\[\]{}]")
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_LONE_SURROGATE = re.compile(r"\\u[dD][89abAB]..(?!\\u[dD][c-fC-F])|(?<!\\u[dD][89abAB]..)\\u[dD][c-fC-F]")
+
+
+class _Refused(ValueError):
+    """A result that is JSON but outside the bounds."""
+
+
+def _prescan(text: str) -> tuple[str | None, bool]:
+    """Why the text is outside the bounds (found with C-speed scans before anything is built), and
+    whether it may hold a number that is too long or overflows a float."""
+    # Every string is a value: refuse a file of millions of tiny strings before the regex below
+    # (seconds and hundreds of MB on one) runs. Escaped quotes inside strings are not counted.
+    strings = (text.count('"') - text.count('\\"')) // 2
+    if strings > RESULT_MAX_VALUES:
+        return f"about {strings} strings (at most {RESULT_MAX_VALUES} values)", False
+    bare = _STRING.sub('""', text) if strings else text  # brackets and commas are now only structure
+    opens = bare.count("[") + bare.count("{")
+    values = opens + bare.count(",") + bare.count(":") + 1
+    if values > RESULT_MAX_VALUES:
+        return f"about {values} values (at most {RESULT_MAX_VALUES})", False
+    if len(text) - len(bare) > RESULT_MAX_STRING_CHARS:  # only then can one string be too long
+        longest = max(len(match) for match in _STRING.findall(text)) - 2
+        if longest > RESULT_MAX_STRING_CHARS:
+            return f"a string of {longest} characters (at most {RESULT_MAX_STRING_CHARS})", False
+    if opens > RESULT_MAX_DEPTH:
+        depth = max(accumulate(map(_DEPTH_STEP.__getitem__, _BRACKET.findall(bare))), default=0)
+        if depth > RESULT_MAX_DEPTH:
+            return f"nested {depth} levels deep (at most {RESULT_MAX_DEPTH})", False
+    digits = bare.translate(_DIGITS_TO_NINE)  # substring tests are far faster than a regex here
+    return None, "9" * 200 in digits or any(exponent in digits for exponent in _LONG_EXPONENTS)
+
+
+def _bounded_int(literal: str) -> int | float:
+    if len(literal) > RESULT_MAX_NUMBER_CHARS:
+        raise _Refused(f"a number of {len(literal)} characters (at most {RESULT_MAX_NUMBER_CHARS})")
+    value = int(literal)
+    try:
+        float(value)
+    except OverflowError:
+        raise _Refused(f"the integer {literal[:20]}... ({len(literal)} digits) does not fit a float") from None
+    return value
+
+
+def _bounded_float(literal: str) -> float:
+    if len(literal) > RESULT_MAX_NUMBER_CHARS:
+        raise _Refused(f"a number of {len(literal)} characters (at most {RESULT_MAX_NUMBER_CHARS})")
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _Refused(f"the number {literal[:40]} overflows to {value}")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise _Refused(f"non-finite number {name}")
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def bad_path(files: Mapping[str, bytes]) -> str | None:

@@ -25,7 +25,7 @@ def empty_db(tmp_path: Path) -> str:
         (("run", "bin_packing", "--iterations", "-3"), "iterations"),
         (("tree", "no_such_run"), "no run"),
         (("tree",), "no runs yet"),
-        (("show", "12345"), "no node 12345"),
+        (("show", "12345"), "no archive at"),  # inspection creates no archive (tests/cli/test_readonly.py)
         (("replay", "12345"), "no node 12345"),
         (("resume", "ghost"), "no run"),
         (("run", "bin_packing", "--config", "/nonexistent.toml"), "cannot read config file"),
