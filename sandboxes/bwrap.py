@@ -110,7 +110,13 @@ def command(tool: str, mode: str, spec: Spec, argv: Sequence[str]) -> list[str]:
     if spec.passwd is not None:
         args += ["--ro-bind", str(spec.passwd), "/etc/passwd", "--ro-bind", str(spec.passwd.with_name("group"))]
         args += ["/etc/group"]
+    made: set[str] = set()
     for root in spec.python_roots:
+        # bwrap would copy a parent's mode (/root is 0700): make the ancestors traversable
+        for parent in reversed(Path(root).parents[:-1]):
+            if str(parent) not in made:
+                made.add(str(parent))
+                args += ["--perms", "0755", "--dir", str(parent)]
         args += ["--ro-bind", root, root]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     if spec.gpus:
