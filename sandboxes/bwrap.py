@@ -84,7 +84,6 @@ class Spec:
     """A passwd/group pair (same directory) naming `uid`, for tools that look their user up."""
     gpus: Sequence[str] = ()
     gateway_socket: str | None = None
-    gateway_mount: str = ""
     python_roots: Sequence[str] = field(default_factory=interpreter_roots)
 
 
@@ -111,19 +110,22 @@ def command(tool: str, mode: str, spec: Spec, argv: Sequence[str]) -> list[str]:
         args += ["--ro-bind", str(spec.passwd), "/etc/passwd", "--ro-bind", str(spec.passwd.with_name("group"))]
         args += ["/etc/group"]
     made: set[str] = set()
+
+    def parents(path: str) -> list[str]:
+        # bwrap would copy a host parent's mode (/root is 0700): make the ancestors traversable
+        new = [str(p) for p in reversed(Path(path).parents[:-1]) if str(p) not in made]
+        made.update(new)
+        return [arg for parent in new for arg in ("--perms", "0755", "--dir", parent)]
+
     for root in spec.python_roots:
-        # bwrap would copy a parent's mode (/root is 0700): make the ancestors traversable
-        for parent in reversed(Path(root).parents[:-1]):
-            if str(parent) not in made:
-                made.add(str(parent))
-                args += ["--perms", "0755", "--dir", str(parent)]
-        args += ["--ro-bind", root, root]
+        args += [*parents(root), "--ro-bind", root, root]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    made.add("/tmp")
     if spec.gpus:
         for node in (*_NVIDIA_SHARED, *(f"/dev/nvidia{index}" for index in spec.gpus)):
             args += ["--dev-bind-try", node, node]
-    if spec.gateway_socket is not None:
-        args += ["--bind", spec.gateway_socket, spec.gateway_mount]
+    if spec.gateway_socket is not None:  # the one host socket a job may get, at its host path
+        args += [*parents(spec.gateway_socket), "--bind", spec.gateway_socket, spec.gateway_socket]
     args += ["--bind", str(spec.workdir), WORKDIR, "--chdir", WORKDIR, "--remount-ro", "/"]
     args.append("--")
     if mode == "root":

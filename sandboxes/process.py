@@ -61,7 +61,6 @@ from sandboxes.base import (
     CHANNEL_ENV,
     CHANNEL_FD,
     GATEWAY_ENV,
-    GATEWAY_MOUNT,
     PYTHON,
     RESULT_LIMIT_BYTES,
     Job,
@@ -234,7 +233,7 @@ class ProcessSandbox(Sandbox):
                 f"asked for {job.limits.gpus} GPU(s); this host has {len((self.gpus or host_leases()).devices)}"
             )
         if job.gateway_socket is not None:  # the LLM gateway (coding-agent tasks): the judge's only host socket
-            env[GATEWAY_ENV] = GATEWAY_MOUNT if jailed else job.gateway_socket
+            env[GATEWAY_ENV] = job.gateway_socket  # bound at the same path inside bubblewrap
 
         def spec(directory: Path, uid: int, gateway: bool) -> bwrap.Spec:
             return bwrap.Spec(
@@ -243,7 +242,6 @@ class ProcessSandbox(Sandbox):
                 passwd=base / f"{directory.name}-etc" / "passwd",
                 gpus=devices,
                 gateway_socket=job.gateway_socket if gateway else None,
-                gateway_mount=GATEWAY_MOUNT,
                 python_roots=self._roots,
             )
 
