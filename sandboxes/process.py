@@ -4,7 +4,8 @@ Where bubblewrap works (see `sandboxes.bwrap`), every process of a job runs in a
 built from nothing: new mount, PID, network, IPC, UTS and cgroup namespaces (and a user
 namespace when not root); no capability; a read-only tree of /usr, the loader's /etc files and
 the interpreter's prefix, and nothing else of the host (no /root, /home, /var, /run, project,
-archive, Docker or database socket); a fresh /proc of its own PID namespace, with no host
+archive, Docker or database socket: a job given the LLM gateway gets that one socket, at its
+host path); a fresh /proc of its own PID namespace, with no host
 procfs underneath to uncover; a minimal /dev; a private /tmp; its own directory read-write
 at /job. As root each process runs as its own unprivileged host uid (no account owns it);
 otherwise as an unprivileged uid of its user namespace. A judged job (`Job.candidate`) is two
