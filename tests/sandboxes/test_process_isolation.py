@@ -4,11 +4,15 @@ when it is weak unless the user accepts that explicitly (`--allow-weak-sandbox`)
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 from sandboxes import PYTHON, Job, Limits
 from sandboxes.check import process_section
@@ -89,3 +93,55 @@ def test_a_gpu_job_sees_its_leased_devices_inside_bubblewrap(tmp_path: Path) -> 
     assert "nvidia1" not in outcome.result["nodes"]  # not leased
     cpu = sandbox.run(Job(files={"show.py": show}, command=[PYTHON, "show.py"], limits=TEST_LIMITS))
     assert cpu.result == {"cuda": "", "nodes": []}, cpu
+
+
+USERNS_PROBE = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from sandboxes.base import PYTHON, Job
+from sandboxes.process import ProcessSandbox
+attack = b'''
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+seen = {"uid": os.getuid(), "umount": libc.umount2(b"/proc", 2), "unshare": libc.unshare(0x10000000 | 0x00020000),
+        "top": sorted(os.listdir("/")), "processes": sum(p.isdigit() for p in os.listdir("/proc")),
+        "cap": open("/proc/self/status").read().split("CapEff:")[1].split()[0]}
+json.dump(seen, open("result.json", "w"))
+'''
+sandbox = ProcessSandbox()
+outcome = sandbox.run(Job(files={"main.py": attack}, command=[PYTHON, "main.py"], timeout_s=20))
+print(json.dumps({"mode": sandbox.jail, "weakness": sandbox.weakness, "result": outcome.result, "err": outcome.stderr}))
+"""
+
+
+def test_without_root_the_sandbox_is_a_user_namespace() -> None:
+    """The non-root path, run for real as `nobody` with the system interpreter and a copy of the code."""
+    system_python = Path("/usr/bin/python3")
+    if os.geteuid() != 0 or not system_python.exists() or shutil.which("setpriv") is None:
+        pytest.skip("needs root (to become nobody), /usr/bin/python3 and setpriv")
+    with tempfile.TemporaryDirectory(prefix="clade-userns-") as where:  # pytest's tmp_path is root's alone
+        _run_as_nobody(Path(where), system_python)
+
+
+def _run_as_nobody(tmp_path: Path, system_python: Path) -> None:
+    shutil.copytree(ROOT / "sandboxes", tmp_path / "code" / "sandboxes")
+    (tmp_path / "probe.py").write_text(USERNS_PROBE)
+    os.chmod(tmp_path, 0o755)
+    for path in tmp_path.rglob("*"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    command = [*nobody, str(system_python), str(tmp_path / "probe.py"), str(tmp_path / "code")]
+    done = subprocess.run(
+        command, cwd="/", env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    if report["weakness"] is not None and "user namespaces" in report["weakness"]:
+        pytest.skip(f"unprivileged user namespaces are not available here: {report['weakness']}")
+    assert report["mode"] == "userns", report
+    seen = report["result"]
+    assert seen is not None, report
+    assert seen["uid"] != 0 and seen["cap"] == "0" * 16, seen
+    assert seen["umount"] == -1 and seen["unshare"] == -1, seen  # cannot unmount /proc, nor nest a namespace
+    assert seen["processes"] <= 3 and "job" in seen["top"], seen
+    assert not {"root", "home", "var", "run", "work"} & set(seen["top"]), seen
