@@ -150,6 +150,7 @@ def test_the_candidate_reaches_nothing_of_the_judge(judged: Sandbox) -> None:
     outcome = judged.run(_judged_job(HOSTILE_CANDIDATE, marker))
     assert outcome.status == "ok", outcome
     result = outcome.result
+    assert isinstance(result, dict), outcome
     assert result["judge"] == "honest" and result["held"] > 0, result
     report = result["report"]
     assert isinstance(report, dict), outcome
