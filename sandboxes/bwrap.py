@@ -104,6 +104,7 @@ def command(tool: str, mode: str, spec: Spec, argv: Sequence[str]) -> list[str]:
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
+    args += ["--perms", "0755", "--dir", "/etc"]  # bwrap would make it 0700, unreadable to the job's uid
     for name in _ETC:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     if spec.passwd is not None:
@@ -119,7 +120,9 @@ def command(tool: str, mode: str, spec: Spec, argv: Sequence[str]) -> list[str]:
 
     for root in spec.python_roots:
         args += [*parents(root), "--ro-bind", root, root]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    # tmpfs pages are charged to the job's cgroup, so its memory limit bounds them too
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm"]
+    args += ["--perms", "1777", "--tmpfs", "/tmp"]
     made.add("/tmp")
     if spec.gpus:
         for node in (*_NVIDIA_SHARED, *(f"/dev/nvidia{index}" for index in spec.gpus)):

@@ -195,8 +195,9 @@ class ProcessSandbox(Sandbox):
             etc = base / f"{role}-etc"
             etc.mkdir()
             passwd, group = bwrap.passwd_lines(uid)
-            (etc / "passwd").write_text(passwd)
-            (etc / "group").write_text(group)
+            for name, text in (("passwd", passwd), ("group", group)):
+                (etc / name).write_text(text)
+                (etc / name).chmod(0o644)  # whatever the host's umask: the job's uid reads them
         if self.jail == "root":
             for path in [workdir, *workdir.rglob("*")]:
                 os.chown(path, uid, uid, follow_symlinks=False)

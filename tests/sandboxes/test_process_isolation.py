@@ -145,3 +145,23 @@ def _run_as_nobody(tmp_path: Path, system_python: Path) -> None:
     assert seen["umount"] == -1 and seen["unshare"] == -1, seen  # cannot unmount /proc, nor nest a namespace
     assert seen["processes"] <= 3 and "job" in seen["top"], seen
     assert not {"root", "home", "var", "run", "work"} & set(seen["top"]), seen
+
+
+def test_a_job_has_what_ordinary_programs_expect() -> None:
+    """A writable /tmp and /dev/shm, multiprocessing, a user name and home, the loader's cache."""
+    source = b"""
+import getpass, json, multiprocessing, os, tempfile
+open('/tmp/t', 'w').write('x')
+open('/dev/shm/s', 'w').write('x')
+queue = multiprocessing.Queue()
+child = multiprocessing.Process(target=queue.put, args=(7,))
+child.start()
+got = queue.get(timeout=20)
+child.join()
+json.dump({'tmp': tempfile.gettempdir(), 'queue': got, 'user': getpass.getuser(), 'home': os.path.expanduser('~'),
+           'ld_cache': os.access('/etc/ld.so.cache', os.R_OK)}, open('result.json', 'w'))
+"""
+    outcome = ProcessSandbox().run(Job(files={"main.py": source}, command=[PYTHON, "main.py"], limits=TEST_LIMITS))
+    assert outcome.result is not None, outcome
+    assert outcome.result["tmp"] == "/tmp" and outcome.result["queue"] == 7, outcome.result
+    assert outcome.result["user"] and outcome.result["home"] and outcome.result["ld_cache"], outcome.result
