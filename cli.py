@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import traceback
@@ -98,6 +99,14 @@ DbOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")]
 SandboxOption = Annotated[str, typer.Option("--sandbox", help=f"One of {', '.join(SANDBOX_CHOICES)}.")]
+AllowWeakOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-weak-sandbox",
+        envvar="CLADE_ALLOW_WEAK_SANDBOX",
+        help="Run candidates in a process sandbox that cannot isolate them here (no bubblewrap).",
+    ),
+]
 NodeArg = Annotated[int, typer.Argument(help="Node id.")]
 RunArg = Annotated[Optional[str], typer.Argument(help="Run id or name; the latest run by default.")]
 ApiKeyEnvOption = Annotated[
@@ -119,6 +128,12 @@ def _handled() -> Iterator[None]:
 
 def _emit(doc: Any) -> None:
     typer.echo(json.dumps(doc, indent=2, default=str))
+
+
+def _allow_weak(allowed: bool) -> None:
+    """Pass --allow-weak-sandbox to every open_sandbox below (sandboxes.select reads it)."""
+    if allowed:
+        os.environ["CLADE_ALLOW_WEAK_SANDBOX"] = "1"
 
 
 def _open(db: str | None) -> Archive:
@@ -162,8 +177,10 @@ def run(
     novelty: Annotated[
         Optional[float], typer.Option("--novelty", help="Skip children this close (cosine) to a program of the run.")
     ] = None,
+    allow_weak_sandbox: AllowWeakOption = False,
 ) -> None:
     """Start an evolution run: live progress, then a summary."""
+    _allow_weak(allow_weak_sandbox)
     from agent.config import load_file, merge
     from agent.runner import start_run
     from archive import get_selector
@@ -208,8 +225,10 @@ def resume(
     run_ref: RunArg = None,
     db: DbOption = None,
     iterations: Annotated[int, typer.Option("--iterations", "-n", help="Extra iterations beyond the budget.")] = 0,
+    allow_weak_sandbox: AllowWeakOption = False,
 ) -> None:
     """Continue an interrupted run (or extend a finished one with --iterations)."""
+    _allow_weak(allow_weak_sandbox)
     from agent.runner import resume_run
 
     with _handled():
@@ -476,12 +495,14 @@ def replay(
         Optional[str],
         typer.Option("--problem", help="A coding agent's node: run it on this one problem and show its transcript."),
     ] = None,
+    allow_weak_sandbox: AllowWeakOption = False,
 ) -> None:
     """Re-evaluate a node in a sandbox and compare score and metrics with the record (exit 1 on mismatch).
 
     With --problem (coding_agent runs): run the node's agent on that problem, through the LLM gateway
     (calls recorded under the node), and show its transcript, solution and the hidden tests' verdict;
     exit 1 only when the agent's job or the tests could not run."""
+    _allow_weak(allow_weak_sandbox)
     from agent.replay import replay_node, replay_report
 
     if problem is not None:
@@ -512,8 +533,10 @@ def eval_(
     program: Annotated[Path, typer.Argument(help="The program file to evaluate.")],
     sandbox: SandboxOption = "auto",
     as_json: JsonOption = False,
+    allow_weak_sandbox: AllowWeakOption = False,
 ) -> None:
     """Evaluate one program file against a task, no run needed."""
+    _allow_weak(allow_weak_sandbox)
     from benchmarks import evaluate, load_task
     from sandboxes import open_sandbox
 

@@ -59,6 +59,9 @@ json.dump({
     "work_writable": writable("clade-probe"),
     "python": sys.version.split()[0],
     "numpy": numpy_version,
+    "processes": sum(name.isdigit() for name in os.listdir("/proc")),
+    "net_devices": sorted(line.split(":")[0].strip() for line in open("/proc/net/dev").readlines()[2:]),
+    "top_level": sorted(os.listdir("/")),
 }, open("result.json", "w"))
 """
 
@@ -134,11 +137,53 @@ def _live_probe() -> dict[str, Any]:
     return verdicts
 
 
+#: What a bubblewrap job's / may hold besides the first directory of the interpreter's prefix.
+_JOB_TOP_LEVEL = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "proc", "dev", "tmp", "job"}
+
+
+def _process_verdicts(seen: dict[str, Any], python_roots: list[str]) -> dict[str, tuple[bool, str]]:
+    """What the probe saw from inside a process-backend job (uid, capabilities, namespaces, files)."""
+    interfaces, root_writable, top = seen.get("net_devices"), seen.get("root_writable"), seen.get("top_level") or []
+    allowed = _JOB_TOP_LEVEL | {root.strip("/").split("/")[0] for root in python_roots}
+    extra = sorted(set(top) - allowed)
+    return {
+        "non_root": (seen.get("uid") not in (None, 0), f"uid {seen.get('uid')}"),
+        "capabilities": (seen.get("cap_eff") == "0" * 16, f"CapEff {seen.get('cap_eff')}"),
+        "no_new_privileges": (seen.get("no_new_privs") == "1", f"NoNewPrivs {seen.get('no_new_privs')}"),
+        "network": (interfaces in (["lo"], []), f"interfaces {interfaces}"),
+        "own_processes": (0 < (seen.get("processes") or 0) <= 3, f"{seen.get('processes')} processes visible"),
+        "host_files": (
+            not extra and "job" in top,
+            f"/ holds {', '.join(top)}"
+            + (" (the interpreter's prefix)" if set(top) - _JOB_TOP_LEVEL and not extra else ""),
+        ),
+        "read_only_root": (root_writable is False, "root write refused" if root_writable is False else "writable"),
+    }
+
+
+def process_section(sandbox: ProcessSandbox | None = None) -> dict[str, Any]:
+    """The process backend's claims (`describe`) and what a probe job verified of them."""
+    sandbox = sandbox or ProcessSandbox()
+    facts = sandbox.describe()
+    outcome = sandbox.run(probe_job())
+    if not isinstance(outcome.result, dict):
+        facts["verified"] = [f"probe job failed: {outcome.failure() or 'no result'}"]
+        return facts
+    verdicts = _process_verdicts(outcome.result, sandbox._roots)
+    facts["verified"] = [
+        f"{name} {'ok' if ok else 'NOT ENFORCED'} ({detail})" for name, (ok, detail) in verdicts.items()
+    ]
+    return facts
+
+
 def report() -> dict[str, Any]:
     """The whole check as one JSON-ready document."""
     from sandboxes.select import open_sandbox
 
     docker = _docker_section()
-    chosen, why = open_sandbox("auto")
-    chosen.close()
-    return {"docker": docker, "process": ProcessSandbox().describe(), "auto": why}
+    try:
+        chosen, why = open_sandbox("auto")
+        chosen.close()
+    except SandboxError as exc:  # a weak process backend is refused: say why, as the run would
+        why = f"refused: {exc}"
+    return {"docker": docker, "process": process_section(), "auto": why}

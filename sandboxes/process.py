@@ -1,25 +1,40 @@
 """The process backend: the embedded default when no Docker engine is reachable.
 
-Each job runs in a private temporary directory, in a new session and process group, under
-rlimits (address space, CPU time, processes, file size, open files), with a scrubbed
-environment; the timeout kills the whole group, every process in the job's cgroup, and any
-process still carrying the job's mark. Where the host allows it, more:
+Where bubblewrap works (see `sandboxes.bwrap`), every process of a job runs in a sandbox
+built from nothing: new mount, PID, network, IPC, UTS and cgroup namespaces (and a user
+namespace when not root); no capability; a read-only tree of /usr, the loader's /etc files and
+the interpreter's prefix, and nothing else of the host (no /root, /home, /var, /run, project,
+archive, Docker or database socket: a job given the LLM gateway gets that one socket, at its
+host path); a fresh /proc of its own PID namespace, with no host
+procfs underneath to uncover; a minimal /dev; a private /tmp; its own directory read-write
+at /job. As root each process runs as its own unprivileged host uid (no account owns it);
+otherwise as an unprivileged uid of its user namespace. A judged job (`Job.candidate`) is two
+such sandboxes, one per process, with different uids and directories (the judge's 0700 to
+the judge's uid): the only thing they share is the socket on fd CHANNEL_FD, so the candidate
+cannot see the judge's files, memory, environment or process, let alone signal or trace it,
+and it cannot write the result file (read from the judge's directory only). The privilege
+separation follows OpenSSH's privsep: the privileged monitor (the judge) and the unprivileged
+child share nothing but a socket.
 
-- a per-job cgroup (see `sandboxes.cgroup`) bounds the memory and process count of the
-  whole tree and finds every process the job started, even those that left its session;
-- as root, the job runs in fresh PID, mount and network namespaces (util-linux `unshare`):
-  no network, no view of (or signal to) any host process, no /proc/<pid>/environ of the
-  host to read keys from; when the job ends, the kernel kills everything left in its PID
-  namespace. A small `sh` is the namespace's init so the job is not PID 1 (PID 1 ignores
-  default-action signals); a job killed by signal N then reports exit 128+N, mapped back here.
+Also, with or without bubblewrap: rlimits (address space, CPU time, processes, file size,
+open files); a scrubbed environment; a per-job cgroup (see `sandboxes.cgroup`) bounding the
+memory and process count of the whole tree and listing every process it holds; the timeout
+kills all of it. A job dies with the process that started it: bwrap's --die-with-parent, and
+PR_SET_PDEATHSIG on each process the backend starts (a SIGKILLed `clade run` leaves no job
+running; its cgroup is removed by the next sandbox opened on the host).
 
-What it cannot guarantee (use the docker backend for hostile code): the job runs with the
-host's user and interpreter, so it can read and write whatever that user can (as root:
-every file, the archive database and the user's home included); without root it shares the
-host's network and process table; without a writable cgroup, RLIMIT_NPROC is all that bounds
-processes (not enforced for root) and RLIMIT_AS is per process; files are bounded in size,
-not in number, so the disk bounds a flood of small files; `Job.packages` are not installed
-(the host's interpreter must already have them).
+What it does not guarantee: no seccomp filter, so the whole kernel's system-call surface is
+reachable (a kernel exploit is out of scope; the docker backend adds a seccomp profile); the
+job reads the host's /usr and interpreter (not secret, but visible); without a writable
+cgroup memory is bounded per process only, and files are bounded in size, not number (the
+disk bounds a flood of small files); `Job.packages` are not installed (the host interpreter
+must have them); a GPU job gets the leased /dev/nvidiaN nodes (minor number = nvidia-smi
+index) and the driver's shared nodes.
+
+Where bubblewrap cannot run (not installed; not root and no unprivileged user namespaces),
+the backend is *weak* (`ProcessSandbox.weakness` says why, `auto` refuses hostile work without
+--allow-weak-sandbox): the job runs as the host user with the host's files; as root, util-linux
+`unshare` still gives it PID, mount and network namespaces.
 """
 
 from __future__ import annotations
@@ -42,7 +57,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from sandboxes import cgroup
+from sandboxes import bwrap, cgroup
 from sandboxes.base import (
     CHANNEL_ENV,
     CHANNEL_FD,
@@ -58,12 +73,13 @@ from sandboxes.base import (
 from sandboxes.gpus import GpuLeases, host_leases
 
 _CLONE_NEWNET = 0x40000000
+_PR_SET_PDEATHSIG = 1
 _MARK = "CLADE_SANDBOX_JOB"
 _UNSHARE = ("--pid", "--fork", "--kill-child", "--mount-proc", "--net", "--", "/bin/sh", "-c", '"$@"', "sh")
 
 
 def _namespace_wrapper() -> list[str] | None:
-    """The `unshare` prefix that puts a job in its own PID/mount/network namespaces, if usable."""
+    """The weak fallback's `unshare` prefix (PID/mount/network namespaces, root only), if usable."""
     if not sys.platform.startswith("linux") or os.geteuid() != 0:
         return None
     tool = shutil.which("unshare")
@@ -95,79 +111,117 @@ class _TailBuffer:
         return prefix + self._data.decode("utf-8", errors="replace")
 
 
+_Started = tuple[subprocess.Popen[bytes], _TailBuffer, _TailBuffer]
+
+
 class ProcessSandbox(Sandbox):
     name = "process"
 
-    def __init__(self, python: str | None = None, gpus: GpuLeases | None = None) -> None:
+    def __init__(self, python: str | None = None, gpus: GpuLeases | None = None, bubblewrap: bool = True) -> None:
+        """`bubblewrap=False` forces the weak fallback (what a host without bwrap gets)."""
         self.python = python or sys.executable
         self.gpus = gpus
-        self.namespaces = _namespace_wrapper()
-        self.network_cut = self.namespaces is not None or (sys.platform.startswith("linux") and os.geteuid() == 0)
+        self.jail, detail = bwrap.mode() if bubblewrap else (None, "bubblewrap not used (asked for)")
+        self.jail_detail = detail
+        self.weakness: str | None = None if self.jail else detail
+        """Why this backend cannot hold hostile code here, or None when bubblewrap isolates it."""
+        self._bwrap = bwrap.find() or "bwrap"
+        self._roots = bwrap.interpreter_roots(self.python)
+        self.namespaces = None if self.jail else _namespace_wrapper()
+        self.network_cut = (
+            self.jail is not None
+            or self.namespaces is not None
+            or (sys.platform.startswith("linux") and os.geteuid() == 0)
+        )
         self.cgroup = cgroup.available()
         if self.cgroup:
             cgroup.remove_leftovers()
 
     def describe(self) -> dict[str, Any]:
         root = os.geteuid() == 0
-        return {
+        facts: dict[str, Any] = {
             "backend": self.name,
             "python": self.python,
+            "isolation": self.jail_detail if self.jail else f"weak: {self.weakness}",
             "rlimits": ["address space", "cpu time", "file size", "open files"]
-            + ([] if root else ["processes (per user)"]),
+            + (["processes (per uid)"] if self.jail or not root else []),
             "cgroup": f"{self.cgroup}: memory and process count of the whole job"
             if self.cgroup
             else "none writable: memory is bounded per process only"
-            + ("; process count unbounded (root ignores RLIMIT_NPROC)" if root else ""),
-            "network": "cut (network namespace)" if self.network_cut else "not cut (needs root)",
-            "processes": "own PID namespace: host processes invisible, leftovers killed"
-            if self.namespaces
-            else "shares the host's process table (needs root and util-linux unshare)",
-            "host_files": "readable and writable as the host user"
-            + (" (root: every file)" if root else "")
-            + ": use the docker backend for hostile code",
-            "packages": "not installed: the host interpreter's packages are used",
+            + ("" if self.jail or not root else "; process count unbounded (root ignores RLIMIT_NPROC)"),
+            "network": "cut (network namespace)" if self.network_cut else "not cut (needs root or bubblewrap)",
+            "lifetime": "dies with its host process (bwrap --die-with-parent, PR_SET_PDEATHSIG)",
         }
+        if self.jail:
+            uids = "a fresh unprivileged host uid per process" if self.jail == "root" else "in-namespace uids"
+            facts["processes"] = "own PID namespace per process: host processes invisible, leftovers killed"
+            facts["user"] = f"{uids}; no capabilities; judge and candidate in separate sandboxes"
+            facts["host_files"] = "none but read-only /usr, loader files and the interpreter; fresh /proc, /dev, /tmp"
+        else:
+            facts["processes"] = (
+                "own PID namespace: host processes invisible, leftovers killed"
+                if self.namespaces
+                else "shares the host's process table (needs bubblewrap, or root and util-linux unshare)"
+            )
+            facts["user"] = "the host user" + (" (root)" if root else "")
+            facts["host_files"] = "readable and writable as the host user: not for hostile code"
+        facts["packages"] = "not installed: the host interpreter's packages are used"
+        return facts
 
     def run(self, job: Job) -> Outcome:
         refusal = bad_path(job.files) or (bad_path(job.candidate.files) if job.candidate else None)
         if refusal is not None:
             return Outcome.refused(self.name, refusal)
-        workdir = Path(tempfile.mkdtemp(prefix="clade-job-"))
-        candidate_dir = Path(tempfile.mkdtemp(prefix="clade-candidate-")) if job.candidate else None
-        jail = cgroup.Jail.create(job.limits.memory_mb * 1024 * 1024, job.limits.processes + 2) if self.cgroup else None
+        base = Path(tempfile.mkdtemp(prefix="clade-job-"))  # 0700: only the host side walks it
+        jail = cgroup.Jail.create(job.limits.memory_mb * 1024 * 1024, job.limits.processes + 4) if self.cgroup else None
         try:
-            _place(workdir, job.files)
-            if job.candidate is not None and candidate_dir is not None:
-                _place(candidate_dir, job.candidate.files)
             if not job.limits.gpus:
-                return self._execute(job, workdir, candidate_dir, jail, [])
+                return self._execute(job, base, jail, [])
             leases = self.gpus or host_leases()
             with leases.lease(job.limits.gpus) as devices:
-                return self._execute(job, workdir, candidate_dir, jail, devices)
+                return self._execute(job, base, jail, devices)
         finally:
             if jail is not None:
                 jail.remove()
-            shutil.rmtree(workdir, ignore_errors=True)
-            if candidate_dir is not None:
-                shutil.rmtree(candidate_dir, ignore_errors=True)
+            shutil.rmtree(base, ignore_errors=True)
 
-    def _command(self, command: Sequence[str]) -> list[str]:
+    def _prepare(self, base: Path, role: str, files: Mapping[str, bytes], ns_uid: int) -> tuple[Path, int]:
+        """The role's directory holding `files`, owned by the uid it runs as; (directory, uid)."""
+        workdir = base / role
+        workdir.mkdir(mode=0o700)
+        _place(workdir, files)
+        uid = bwrap.pick_uid() if self.jail == "root" else ns_uid
+        if self.jail is not None:
+            etc = base / f"{role}-etc"
+            etc.mkdir()
+            passwd, group = bwrap.passwd_lines(uid)
+            for name, text in (("passwd", passwd), ("group", group)):
+                (etc / name).write_text(text)
+                (etc / name).chmod(0o644)  # whatever the host's umask: the job's uid reads them
+        if self.jail == "root":
+            for path in [workdir, *workdir.rglob("*")]:
+                os.chown(path, uid, uid, follow_symlinks=False)
+        return workdir, uid
+
+    def _command(self, command: Sequence[str], spec: bwrap.Spec | None) -> list[str]:
         command = [self.python if arg == PYTHON else arg for arg in command]
         if command and command[0] == self.python:
             command[1:1] = ["-E", "-s"]  # ignore PYTHON* variables and the user's site
+        if spec is not None and self.jail is not None:
+            return bwrap.command(self._bwrap, self.jail, spec, command)
         if self.namespaces:
             command = [*self.namespaces, *command]
         return command
 
-    def _execute(
-        self, job: Job, workdir: Path, candidate_dir: Path | None, jail: cgroup.Jail | None, devices: list[str]
-    ) -> Outcome:
+    def _execute(self, job: Job, base: Path, jail: cgroup.Jail | None, devices: list[str]) -> Outcome:
         mark = uuid.uuid4().hex
-        command = self._command(job.command)
+        jailed = self.jail is not None
+        workdir, judge_uid = self._prepare(base, "judge", job.files, bwrap.JUDGE_NS_UID)
+        home = bwrap.WORKDIR if jailed else str(workdir)
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(workdir),
-            "TMPDIR": str(workdir),
+            "HOME": home,
+            "TMPDIR": "/tmp" if jailed else home,
             "LANG": "C.UTF-8",
             "PYTHONDONTWRITEBYTECODE": "1",
             "OMP_NUM_THREADS": "1",
@@ -180,27 +234,38 @@ class ProcessSandbox(Sandbox):
             env["CLADE_GPU_MISSING"] = (
                 f"asked for {job.limits.gpus} GPU(s); this host has {len((self.gpus or host_leases()).devices)}"
             )
-        if job.gateway_socket is not None:  # the LLM gateway (coding-agent tasks): its host path
-            env[GATEWAY_ENV] = job.gateway_socket
+        if job.gateway_socket is not None:  # the LLM gateway (coding-agent tasks): the judge's only host socket
+            env[GATEWAY_ENV] = job.gateway_socket  # bound at the same path inside bubblewrap
+
+        def spec(directory: Path, uid: int, gateway: bool) -> bwrap.Spec:
+            return bwrap.Spec(
+                workdir=directory,
+                uid=uid,
+                passwd=base / f"{directory.name}-etc" / "passwd",
+                gpus=devices,
+                gateway_socket=job.gateway_socket if gateway else None,
+                python_roots=self._roots,
+            )
+
+        command = self._command(job.command, spec(workdir, judge_uid, True))
         judge_end, candidate_end = socket.socketpair() if job.candidate is not None else (None, None)
-        candidate: tuple[subprocess.Popen[bytes], _TailBuffer, _TailBuffer] | None = None
+        candidate: _Started | None = None
         started = time.monotonic()
         try:
-            if job.candidate is not None and candidate_dir is not None and candidate_end is not None:
+            if job.candidate is not None and candidate_end is not None:
+                candidate_dir, candidate_uid = self._prepare(
+                    base, "candidate", job.candidate.files, bwrap.CANDIDATE_NS_UID
+                )
+                candidate_home = bwrap.WORKDIR if jailed else str(candidate_dir)
                 candidate_env = {
-                    **env,
-                    "HOME": str(candidate_dir),
-                    "TMPDIR": str(candidate_dir),
+                    **{key: value for key, value in env.items() if key != GATEWAY_ENV},
+                    "HOME": candidate_home,
+                    "TMPDIR": "/tmp" if jailed else candidate_home,
                     CHANNEL_ENV: str(CHANNEL_FD),
                 }
+                candidate_command = self._command(job.candidate.command, spec(candidate_dir, candidate_uid, False))
                 candidate = self._spawn(
-                    self._command(job.candidate.command),
-                    candidate_dir,
-                    candidate_env,
-                    job,
-                    jail,
-                    devices,
-                    candidate_end,
+                    candidate_command, candidate_dir, candidate_env, job, jail, devices, candidate_end
                 )
                 candidate_end.close()
                 env[CHANNEL_ENV] = str(CHANNEL_FD)
@@ -224,8 +289,9 @@ class ProcessSandbox(Sandbox):
         if jail is not None:
             jail.kill_all()
         _kill_marked(mark)
-        if self.namespaces and exit_code > 128 and exit_code - 128 in signal.valid_signals():
-            exit_code = -(exit_code - 128)  # the namespace's sh reports a signal as 128+N
+        wrapped = jailed or self.namespaces
+        if wrapped and exit_code > 128 and exit_code - 128 in signal.valid_signals():
+            exit_code = -(exit_code - 128)  # bwrap's (or the namespace sh's) init reports a signal as 128+N
         stdout, stderr = out.text(), err.text()
         candidate_stdout, candidate_stderr = (candidate[1].text(), candidate[2].text()) if candidate else ("", "")
         result, result_error = read_result(_read_regular(workdir / job.result_file), RESULT_LIMIT_BYTES)
@@ -259,7 +325,7 @@ class ProcessSandbox(Sandbox):
         jail: cgroup.Jail | None,
         devices: list[str],
         channel: socket.socket | None,
-    ) -> tuple[subprocess.Popen[bytes], _TailBuffer, _TailBuffer]:
+    ) -> _Started:
         """Start one of the job's processes in its own session; its end of the channel on fd 3."""
         limiter = self._limiter(job, jail, bounded_address_space=not devices)
         channel_fd = channel.fileno() if channel is not None else None
@@ -275,7 +341,7 @@ class ProcessSandbox(Sandbox):
 
         proc = subprocess.Popen(
             command,
-            cwd=cwd,
+            cwd=cwd if self.jail is None else "/",
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -294,10 +360,20 @@ class ProcessSandbox(Sandbox):
     def _limiter(self, job: Job, jail: cgroup.Jail | None, bounded_address_space: bool = True) -> Any:
         limits = job.limits
         cpu_seconds = int(job.timeout_s) + 2
-        cut_network = self.network_cut and not self.namespaces
+        cut_network = self.network_cut and not self.namespaces and self.jail is None
         procs_files = jail.procs_files() if jail is not None else []
+        # bwrap and its init count against RLIMIT_NPROC only as root (where it is not enforced);
+        # in a user namespace they share the job's uid, so the job gets two more
+        nproc = limits.processes + (2 if self.jail == "userns" else 0)
+        host = os.getpid()
 
         def apply() -> None:  # runs in the child between fork and exec
+            libc = ctypes.CDLL(None, use_errno=True)
+            # Dies with the thread that started it (the one waiting on it): a SIGKILLed host
+            # takes its jobs along. bwrap passes this on with --die-with-parent.
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != host:  # the host died before the line above: no orphan job
+                os._exit(122)
             for procs in procs_files:  # enter the cgroup first: everything after is bounded
                 with open(procs, "w") as handle:
                     handle.write("0")
@@ -305,15 +381,13 @@ class ProcessSandbox(Sandbox):
             if bounded_address_space:  # CUDA maps far more address space than it uses: the cgroup bounds GPU jobs
                 resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
             resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
             file_size = limits.file_size_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
             resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            if cut_network:
-                libc = ctypes.CDLL(None, use_errno=True)
-                if libc.unshare(_CLONE_NEWNET) != 0:
-                    os._exit(121)
+            if cut_network and libc.unshare(_CLONE_NEWNET) != 0:
+                os._exit(121)
 
         return apply
 

@@ -10,9 +10,14 @@ run on a backend that cannot contain it.
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -24,6 +29,7 @@ from typing import Any
 
 import pytest
 
+import sandboxes
 from sandboxes import PYTHON, Job, Limits, Outcome, Sandbox
 from tests.sandboxes.conftest import TEST_LIMITS, processes_with, sandbox_containers
 
@@ -50,6 +56,18 @@ def _out_of_memory(outcome: Outcome, _: dict[str, Any]) -> None:
 
 def _not_ok(outcome: Outcome, _: dict[str, Any]) -> None:
     assert outcome.status in ("crashed", "timed_out", "out_of_memory"), outcome
+
+
+def _memory_contained(outcome: Outcome, _: dict[str, Any]) -> None:
+    """Stopped (whichever bound fires first under load: memory, or the clock), recorded, bounded.
+
+    Which limit ends the job depends on scheduling (a loaded machine may reach the timeout
+    before the sixth child allocates), so the case asserts what must hold, not the order.
+    """
+    assert outcome.status in ("out_of_memory", "timed_out", "crashed"), outcome
+    assert outcome.result is None and outcome.failure(), outcome
+    if outcome.peak_memory_mb is not None and outcome.backend == "process":
+        assert outcome.peak_memory_mb <= TEST_LIMITS.memory_mb * 1.05, outcome
 
 
 def _result_is(expected: Any) -> Callable[[Outcome, dict[str, Any]], None]:
@@ -85,6 +103,14 @@ def _host_untouched(outcome: Outcome, context: dict[str, Any]) -> None:
     assert outcome.result == {"wrote": []}, outcome
 
 
+def _nothing_writable(outcome: Outcome, context: dict[str, Any]) -> None:
+    created = context["created"]
+    left = created.exists()
+    created.unlink(missing_ok=True)
+    assert not left, "the job created a file in the project's installed tree"
+    assert outcome.result == {"writable": []}, outcome
+
+
 def _source(text: str) -> str:
     return textwrap.dedent(text).strip("\n")
 
@@ -115,7 +141,7 @@ CASES: dict[str, Hostile] = {
             for _ in range(6):
                 os.wait()
         """),
-        _out_of_memory,
+        _memory_contained,
     ),
     "fill_the_disk": Hostile(
         _source("""
@@ -201,6 +227,63 @@ CASES: dict[str, Hostile] = {
         """),
         _host_untouched,
     ),
+    "umount_proc_then_read_host_environ": Hostile(
+        _source("""
+            import ctypes, glob, json, os
+            libc = ctypes.CDLL(None, use_errno=True)
+            steps = {'umount': libc.umount2(b'/proc', 2) == 0}
+            # a fresh user and mount namespace of its own, where it would hold every capability
+            if libc.unshare(0x10000000 | 0x00020000) == 0:
+                steps['unshare'] = True
+                steps['umount_in_own_ns'] = libc.umount2(b'/proc', 2) == 0
+            found = []
+            for path in glob.glob('/proc/*/environ'):
+                try:
+                    if SECRET.encode() in open(path, 'rb').read():
+                        found.append(path)
+                except OSError:
+                    pass
+            json.dump({'found': found, 'host_proc': os.path.exists(f'/proc/{HOST_PID}/environ')},
+                      open('result.json', 'w'))
+        """),
+        _result_is({"found": [], "host_proc": False}),
+    ),
+    "connect_to_host_unix_sockets": Hostile(
+        _source("""
+            import json, socket
+            reached = []
+            for path in SOCKETS:
+                s = socket.socket(socket.AF_UNIX)
+                try:
+                    s.connect(path)
+                    reached.append(path)
+                except OSError:
+                    pass
+                finally:
+                    s.close()
+            json.dump({'reached': reached}, open('result.json', 'w'))
+        """),
+        _result_is({"reached": []}),
+    ),
+    "write_installed_files_checker_data_or_the_archive": Hostile(
+        _source("""
+            import json, os
+            writable = []
+            for path in INSTALLED:  # opened for writing, never written: a failure here harms nothing
+                try:
+                    os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+                    writable.append(path)
+                except OSError:
+                    pass
+            try:
+                os.close(os.open(CREATE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                writable.append(CREATE)
+            except OSError:
+                pass
+            json.dump({'writable': writable}, open('result.json', 'w'))
+        """),
+        _nothing_writable,
+    ),
     "signal_the_parent": Hostile(
         _source("""
             import json, os, signal
@@ -262,6 +345,7 @@ def limitation(case: str, sandbox: Sandbox) -> tuple[str, bool] | None:
     root = os.geteuid() == 0
     pidns = "own PID namespace" in facts["processes"]
     cgroup = not facts["cgroup"].startswith("none")
+    weak = str(facts["isolation"]).startswith("weak")
     if case == "fork_bomb" and root and not cgroup:
         return "root ignores RLIMIT_NPROC and no cgroup is writable: a fork bomb is unbounded", False
     if case == "memory_bomb_across_processes" and not cgroup:
@@ -272,10 +356,15 @@ def limitation(case: str, sandbox: Sandbox) -> tuple[str, bool] | None:
         return "without a PID namespace, the job reads /proc/<pid>/environ of the host user's processes", True
     if case == "signal_the_parent" and not pidns:
         return "without a PID namespace, the job can signal the host's processes", False
-    if case == "read_host_files":
-        return "the process backend runs the job as the host user, with the host's file system", True
+    if not weak:
+        return None
+    host_files = f"weak process backend ({facts['isolation']}): the job has the host user's files"
+    if case in ("read_host_files", "connect_to_host_unix_sockets", "write_installed_files_checker_data_or_the_archive"):
+        return host_files, True
+    if case == "umount_proc_then_read_host_environ":
+        return "weak process backend: the job can leave or unmount its namespaces", True
     if case == "write_outside_the_working_directory":  # not run: it would litter the host's / and /etc
-        return "the process backend runs the job as the host user, with the host's file system", False
+        return host_files, False
     return None
 
 
@@ -297,7 +386,38 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         outward = "127.0.0.1"
     finally:
         probe.close()
-    context: dict[str, Any] = {"signalled": False, "outside": base / "outside.txt"}
+    # A host process whose environment holds the key (/proc/<pid>/environ shows the environment
+    # a process started with, so setting os.environ here would prove nothing).
+    keeper = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)"], env={**os.environ, "CLADE_TEST_API_KEY": SECRET}
+    )
+    deadline = time.monotonic() + 10
+    while SECRET.encode() not in Path(f"/proc/{keeper.pid}/environ").read_bytes():  # empty until its exec
+        assert time.monotonic() < deadline, "the key-holding host process did not start"
+        time.sleep(0.01)
+    # Unix sockets a job must not reach: one of ours (that we can reach), Docker's, PostgreSQL's.
+    unix_path = str(base / "host.sock")
+    unix_listener = socket.socket(socket.AF_UNIX)
+    unix_listener.bind(unix_path)
+    os.chmod(unix_path, 0o666)
+    unix_listener.listen(8)
+    with socket.socket(socket.AF_UNIX) as check:
+        check.connect(unix_path)
+    sockets = [unix_path, "/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock"]
+    for pattern in ("/tmp/.s.PGSQL.*", "/var/run/postgresql/.s.PGSQL.*", "/run/postgresql/.s.PGSQL.*"):
+        sockets += glob.glob(pattern)
+    sockets += glob.glob(str(Path.home() / ".cache" / "cladeforge" / "**" / ".s.PGSQL.*"), recursive=True)
+    import benchmarks.tsp_constructive as tsp
+
+    installed = [
+        str(Path(sandboxes.__file__).resolve()),  # the project's own code
+        str(Path(tsp.__file__).resolve().parent / "data" / "instances.json"),  # a checker's data
+        str(database),  # the archive
+        os.__file__,  # the interpreter's standard library
+        shutil.which("python3") or "/usr/bin/env",
+    ]
+    created = Path(sandboxes.__file__).resolve().parent / f"clade-hostile-{uuid.uuid4().hex}"
+    context: dict[str, Any] = {"signalled": False, "outside": base / "outside.txt", "created": created}
     previous = signal.signal(signal.SIGUSR1, lambda *_: context.update(signalled=True))
     os.environ["CLADE_TEST_API_KEY"] = SECRET
     stop = threading.Event()
@@ -320,8 +440,14 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "HOST_PID": os.getpid(),
         "HOSTS": sorted({"127.0.0.1", outward}),
         "PORT": listener.getsockname()[1],
+        "SOCKETS": sockets,
+        "INSTALLED": installed,
+        "CREATE": str(created),
     }
     yield context
+    keeper.kill()
+    keeper.wait()
+    unix_listener.close()
     stop.set()
     acceptor.join()
     listener.close()
@@ -381,9 +507,10 @@ def _assert_still_works(sandbox: Sandbox) -> None:
 
 def test_a_file_past_the_size_limit_stops_the_job(sandbox: Sandbox) -> None:
     """Writing one file beyond the file-size limit ends the job; its work directory is gone after."""
-    source = _source("""
+    marker = f"clade-size-{uuid.uuid4().hex}"
+    source = _source(f"""
         import os
-        print(os.getcwd(), flush=True)
+        open({marker!r}, 'w').close()
         with open('big', 'wb') as f:
             while True:
                 f.write(b'x' * (1 << 20))
@@ -391,5 +518,5 @@ def test_a_file_past_the_size_limit_stops_the_job(sandbox: Sandbox) -> None:
     job = Job(files={"main.py": source.encode()}, command=[PYTHON, "main.py"], timeout_s=TIMEOUT_S, limits=TEST_LIMITS)
     outcome = sandbox.run(job)
     assert outcome.status == "crashed", outcome
-    if sandbox.name == "process":
-        assert not Path(outcome.stdout.strip()).exists()
+    if sandbox.name == "process":  # the job's directory (wherever the host kept it) is removed
+        assert glob.glob(os.path.join(tempfile.gettempdir(), "clade-job-*", "**", marker), recursive=True) == []
