@@ -1,13 +1,19 @@
 """The docker backend: each job in a locked-down container, warm-pooled by default.
 
 Every container (see `sandboxes.container.host_config`): no network; a read-only root with
-tmpfs /work and /tmp; all capabilities dropped; no-new-privileges; uid 65534; memory (swap
+tmpfs /work, /candidate and /tmp; no-new-privileges; every job process under an unprivileged
+uid with no capabilities (65534; a judged job's judge 65533), started by the job server, which
+alone keeps the few capabilities that needs (see `sandboxes.jobserver`); memory (swap
 included), CPU and process limits; file-size and open-file ulimits; no log driver (a stdout
 flood never reaches the host's disk); an environment built from an allow-list (the job's
 `env` and a few fixed variables, never the host's); GPUs only when the job asks and the host
 can give them; labels naming the owning host process, so a crashed run's containers are
 removed at the next start. Only the job's files go in, over the attach stream; a coding-agent
 job (`Job.gateway_socket`) also gets the LLM gateway's socket file bind-mounted, nothing else.
+
+A judged job (`Job.candidate`) runs its judge in /work and its candidate in /candidate, under
+the two uids, joined only by a socketpair on fd 3; the result file is read from /work only,
+and comes back as raw bytes after the reply (bounded by RESULT_LIMIT_BYTES on both sides).
 
 `warm=True` keeps containers between jobs (see `sandboxes.pool`); `warm=False` makes a fresh
 container per job, which isolates jobs from each other completely at ~10x the overhead.
@@ -80,7 +86,7 @@ class DockerSandbox(Sandbox):
             return self._derived[key]
 
     def run(self, job: Job) -> Outcome:
-        refusal = bad_path(job.files)
+        refusal = bad_path(job.files) or (bad_path(job.candidate.files) if job.candidate is not None else None)
         if refusal is not None:
             return Outcome.refused(self.name, refusal)
         # A job with the LLM gateway gets containers that mount its socket (a pool key of their own).
