@@ -81,7 +81,7 @@ def _verdicts(seen: dict[str, Any]) -> dict[str, dict[str, Any]]:
     interfaces, root_writable = seen.get("interfaces"), seen.get("root_writable")
     checks = {
         "memory": (memory == PROBE_LIMITS.memory_mb << 20, f"limit {seen.get('memory_max')} bytes"),
-        "processes": (pids is not None and pids <= PROBE_LIMITS.processes + 4, f"pids.max {seen.get('pids_max')}"),
+        "processes": (pids is not None and pids <= PROBE_LIMITS.processes + 6, f"pids.max {seen.get('pids_max')}"),
         "cpu": (isinstance(quota, str) and quota != "-1" and not quota.startswith("max"), f"quota {quota}"),
         "non_root": (seen.get("uid") not in (None, 0), f"uid {seen.get('uid')}"),
         "capabilities": (

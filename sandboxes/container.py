@@ -42,6 +42,7 @@ CAPABILITIES = ("SETUID", "SETGID", "KILL", "CHOWN", "FOWNER", "DAC_OVERRIDE")
 """Switch children to their uids; kill them; hand them their files; wipe what they leave."""
 JOB_UIDS = (65533, 65534)
 SERVER_SOURCE = (Path(__file__).parent / "jobserver.py").read_text()
+FORK_SERVER_SOURCE = (Path(__file__).parent / "forkserver.py").read_text()
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
 MARGIN_S = 5.0
 """Seconds past a job's timeout the host waits for the server's reply before killing it."""
@@ -59,6 +60,8 @@ class Spec:
     env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     gateway_socket: str | None = None
     """Host path of the LLM gateway's socket (`Job.gateway_socket`), bind-mounted at GATEWAY_MOUNT."""
+    fork_server: bool = False
+    """Start Python jobs as forks of a warm interpreter (`sandboxes.forkserver`): for warm pools."""
 
 
 def owner_label() -> str:
@@ -104,7 +107,7 @@ def host_config(spec: Spec, gpu_ok: bool) -> dict[str, Any]:
         "mem_limit": memory,
         "memswap_limit": memory,
         "nano_cpus": int(limits.cpus * 1e9),
-        "pids_limit": limits.processes + 4,  # the server and its cleanup need a few
+        "pids_limit": limits.processes + 6,  # the server, its fork-server and cleanup need a few
         "ulimits": [
             Ulimit(name="nofile", soft=limits.open_files + 16, hard=limits.open_files + 16),
             Ulimit(name="fsize", soft=limits.file_size_mb << 20, hard=limits.file_size_mb << 20),
@@ -138,7 +141,7 @@ class Container:
         try:
             created = api.create_container(
                 spec.image,
-                ["python3", "-I", "-S", "-c", SERVER_SOURCE],
+                ["python3", "-I", "-S", "-c", SERVER_SOURCE, *([FORK_SERVER_SOURCE] if spec.fork_server else [])],
                 user=USER,
                 working_dir="/work",
                 environment={**BASE_ENV, "HOME": "/work", **dict(spec.env)},

@@ -16,7 +16,9 @@ the two uids, joined only by a socketpair on fd 3; the result file is read from 
 and comes back as raw bytes after the reply (bounded by RESULT_LIMIT_BYTES on both sides).
 
 `warm=True` keeps containers between jobs (see `sandboxes.pool`); `warm=False` makes a fresh
-container per job, which isolates jobs from each other completely at ~10x the overhead.
+container per job, which isolates jobs from each other completely at ~10x the overhead. A warm
+container also runs a fork-server (`fork_server=True`, see `sandboxes.forkserver`): Python jobs
+start as forks of an interpreter that has imported numpy, not as new interpreters.
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ def _close_all() -> None:  # a run that forgets close() still leaves no containe
 class DockerSandbox(Sandbox):
     name = "docker"
 
-    def __init__(self, warm: bool = True, max_idle: int = 4, image_tag: str | None = None) -> None:
+    def __init__(
+        self, warm: bool = True, max_idle: int = 4, image_tag: str | None = None, fork_server: bool = True
+    ) -> None:
         self.client = engine.connect()
         self.leftovers_removed = engine.remove_leftovers(self.client)
         self.image = image_tag or image.base_tag()
@@ -68,6 +72,7 @@ class DockerSandbox(Sandbox):
             raise SandboxError(f"sandbox image {self.image} is missing; run `clade sandbox build`")
         self.gpu_ok = engine.gpu_available(self.client)
         self.warm = warm
+        self.fork_server = warm and fork_server  # a fresh container runs one job: nothing to reuse
         self.pool = Pool(self._make, max_idle=max_idle)
         self._derived: dict[tuple[str, ...], str] = {}
         self._lock = threading.Lock()
@@ -97,7 +102,12 @@ class DockerSandbox(Sandbox):
 
     def _run(self, job: Job, gpu_ids: tuple[str, ...]) -> Outcome:
         spec = Spec(
-            self._image_for(job), job.limits, gpus=job.limits.gpus, gpu_ids=gpu_ids, gateway_socket=job.gateway_socket
+            self._image_for(job),
+            job.limits,
+            gpus=job.limits.gpus,
+            gpu_ids=gpu_ids,
+            gateway_socket=job.gateway_socket,
+            fork_server=self.fork_server,
         )
         if not self.warm:
             container = self._make(spec)
@@ -116,7 +126,9 @@ class DockerSandbox(Sandbox):
     def describe(self) -> dict[str, Any]:
         return {
             "backend": self.name,
-            "mode": "warm pool" if self.warm else "fresh container per job",
+            "mode": ("warm pool" + (" with a fork-server" if self.fork_server else ""))
+            if self.warm
+            else "fresh container per job",
             "engine": engine.version(self.client),
             "image": self.image,
             "gpu": "available to containers" if self.gpu_ok else "none for containers",

@@ -34,6 +34,7 @@ the image need not be rebuilt when it changes.
 
 from __future__ import annotations
 
+import array
 import base64
 import contextlib
 import ctypes
@@ -55,6 +56,7 @@ CANDIDATE_WORK = "/candidate"
 SCRATCH = (WORK, CANDIDATE_WORK, "/tmp", "/dev/shm")
 JUDGE_UID = 65533
 CANDIDATE_UID = 65534
+JOB_UIDS = (JUDGE_UID, CANDIDATE_UID)
 CHANNEL_FD = 3
 CHANNEL_ENV = "CLADE_CHANNEL_FD"
 REPLY_TAG = b"CLADE-REPLY"
@@ -82,11 +84,17 @@ def _oom_kills() -> int:
 
 
 def _kill_everyone(groups: list[int]) -> None:
-    """Kill every other process in the container and reap them.
+    """Kill every job process in the container and reap them.
 
     Only as PID 1 (inside the container's PID namespace) is `kill(-1)` confined to the job;
     anywhere else it would reach the whole host, so there only the jobs' groups are killed.
+    With a fork-server to keep, the kill comes from a helper under each job uid: `kill(-1)`
+    there reaches every process of that uid at once (no fork escapes it) and nothing of root's.
     """
+    if os.getpid() == 1 and _FORK_SERVER is not None and _FORK_SERVER.alive() and _kill_by_uid():
+        return
+    if _FORK_SERVER is not None:
+        _FORK_SERVER.lost()  # the root-wide kill below takes it too
     for _ in range(1000):
         for target in [-1] if os.getpid() == 1 else [-group for group in groups]:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -95,6 +103,59 @@ def _kill_everyone(groups: list[int]) -> None:
             os.waitpid(-1, 0)
         except ChildProcessError:
             return
+
+
+def _kill_by_uid() -> bool:
+    """Kill and reap every process of the job uids; False when that cannot be done here."""
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        for uid in JOB_UIDS:
+            try:
+                helper = os.fork()
+            except OSError:  # the pids limit is full: only the root-wide kill works now
+                return False
+            if helper == 0:
+                try:
+                    os.setresuid(uid, uid, uid)
+                    os.kill(-1, signal.SIGKILL)
+                finally:
+                    os._exit(0)
+            os.waitpid(helper, 0)
+        _reap_exited()
+        if not _job_processes():
+            return True
+        time.sleep(0.001)
+    return False
+
+
+def _reap_exited() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        if _FORK_SERVER is not None and pid == _FORK_SERVER.pid:
+            _FORK_SERVER.lost()
+
+
+def _job_processes() -> list[int]:
+    """Pids of processes under a job uid (zombies included: they are not reaped yet)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as handle:
+                for line in handle:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) in JOB_UIDS:
+                            found.append(int(entry))
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def _wipe(directory: str) -> bool:
@@ -272,6 +333,108 @@ def _spawn(
     return _Child(pid, _Tail(limit), _Tail(limit), (out_r, err_r))
 
 
+class _ForkServer:
+    """The job server's handle on the fork-server (`sandboxes.forkserver`), started at most once."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.pid: int | None = None
+        self.control: socket.socket | None = None
+        self.ready = False
+
+    def start(self) -> None:
+        """Start it as root in its own session; it imports its modules in the background."""
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                null = os.open("/dev/null", os.O_RDWR)
+                os.dup2(null, 0)
+                os.dup2(null, 1)
+                os.dup2(child.fileno(), 3)
+                os.set_inheritable(3, True)
+                os.closerange(4, 1 << 16)
+                os.execv(sys.executable, [sys.executable, "-I", "-c", self.source])
+            finally:
+                os._exit(127)
+        child.close()
+        self.pid, self.control = pid, parent
+
+    def alive(self) -> bool:
+        return self.control is not None
+
+    def lost(self) -> None:
+        """It died or was killed: run jobs by exec from now on."""
+        if self.control is not None:
+            self.control.close()
+        self.control, self.ready = None, False
+
+    def usable(self, argv: list[str]) -> bool:
+        """Whether this command is a plain `python3` run it can carry, and it is up."""
+        plain = len(argv) >= 2 and argv[0] == "python3"
+        plain = plain and ((argv[1] in ("-c", "-m") and len(argv) >= 3) or not argv[1].startswith("-"))
+        if not plain or self.control is None:
+            return False
+        if not self.ready:
+            self.control.settimeout(30.0)  # its imports, once per container
+            try:
+                self.ready = self.control.recv(16) == b"ready"
+            except OSError:
+                self.ready = False
+            if not self.ready:
+                self.lost()
+        return self.ready
+
+    def spawn(
+        self, header: dict[str, Any], argv: list[str], cwd: str, env: dict[str, str], uid: int, channel: int | None
+    ) -> _Child:
+        assert self.control is not None
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.control.sendmsg([b"F"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [theirs.fileno()]))])
+        except OSError:
+            self.lost()
+            raise
+        finally:
+            theirs.close()
+        with mine:
+            mine.settimeout(10.0)
+            pid = int(json.loads(mine.recv(4096))["pid"])  # reparented to this server by now
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            request = {"argv": argv, "cwd": cwd, "env": env, "uid": uid}
+            request.update(file_size=int(header["file_size"]), open_files=int(header["open_files"]))
+            fds = [out_w, err_w] + ([channel] if channel is not None else [])
+            ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+            mine.sendmsg([json.dumps(request).encode()], ancillary)
+            os.close(out_w)
+            os.close(err_w)
+            failure = mine.recv(4096)  # empty at EOF: the job's process runs
+        if failure:
+            os.waitpid(pid, 0)
+            os.close(out_r)
+            os.close(err_r)
+            raise OSError(failure.decode(errors="replace"))
+        limit = int(header["output_bytes"])
+        return _Child(pid, _Tail(limit), _Tail(limit), (out_r, err_r))
+
+
+_FORK_SERVER: _ForkServer | None = None
+
+
+def _start(
+    header: dict[str, Any], argv: list[str], cwd: str, env: dict[str, str], uid: int, channel: int | None
+) -> _Child:
+    """A job process: a fork of the warm fork-server when it can carry the command, else exec."""
+    if _FORK_SERVER is not None and _FORK_SERVER.usable(argv):
+        try:
+            return _FORK_SERVER.spawn(header, argv, cwd, env, uid, channel)
+        except (OSError, ValueError, KeyError):
+            _FORK_SERVER.lost()  # e.g. it was OOM-killed; exec still works
+    return _spawn(header, argv, cwd, env, uid, channel)
+
+
 def _environment(home: str, extra: dict[str, str]) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key in ("PATH", "LANG", "PYTHONPATH")}
     env.update({"HOME": home, "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"})
@@ -298,15 +461,15 @@ def run_job(stream: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any], i
     channel = None
     try:
         if candidate is None:
-            children.append(_spawn(header, header["command"], WORK, _environment(WORK, header["env"]), judge_uid, None))
+            children.append(_start(header, header["command"], WORK, _environment(WORK, header["env"]), judge_uid, None))
         else:
             channel = socket.socketpair()
             fd_env = {CHANNEL_ENV: str(CHANNEL_FD)}
             judge_env = _environment(WORK, {**header["env"], **fd_env})
-            children.append(_spawn(header, header["command"], WORK, judge_env, judge_uid, channel[0].fileno()))
+            children.append(_start(header, header["command"], WORK, judge_env, judge_uid, channel[0].fileno()))
             candidate_env = _environment(CANDIDATE_WORK, fd_env)  # never the judge's variables
             children.append(
-                _spawn(header, candidate["command"], CANDIDATE_WORK, candidate_env, CANDIDATE_UID, channel[1].fileno())
+                _start(header, candidate["command"], CANDIDATE_WORK, candidate_env, CANDIDATE_UID, channel[1].fileno())
             )
     except OSError as exc:
         _kill_everyone([child.pid for child in children])
@@ -424,12 +587,21 @@ def _send_result(stdout: BinaryIO, fd: int, size: int) -> None:
 def _harden() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace, no /proc/1/{fd,mem,environ} for the job
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: fork-server jobs are ours outside PID 1 too
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # as PID 1, a default action means "ignored"
 
 
-def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
-    """Answer requests until the host closes the stream or sends one marked `last`."""
+def serve(stdin: BinaryIO, stdout: BinaryIO, fork_server: str | None = None) -> None:
+    """Answer requests until the host closes the stream or sends one marked `last`.
+
+    `fork_server`: the source of `sandboxes.forkserver`, to start Python jobs as forks of a
+    warm interpreter (a warm pool's containers), or None to exec every job.
+    """
+    global _FORK_SERVER
     _harden()
+    if fork_server is not None and os.getuid() == 0:
+        _FORK_SERVER = _ForkServer(fork_server)
+        _FORK_SERVER.start()
     while True:
         line = stdin.readline()
         if not line:
@@ -450,4 +622,4 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    serve(sys.stdin.buffer, sys.stdout.buffer, sys.argv[1] if len(sys.argv) > 1 else None)

@@ -50,11 +50,11 @@ def attempt(name, action):
         seen[name] = "denied"
     except OSError as exc:
         seen[name] = f"errno {exc.errno}"
-def judge_pid():
+def judge_pid():  # the judge's uid is no secret; /proc/<pid>/status is world-readable
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if b"judge.py" in open(f"/proc/{entry}/cmdline", "rb").read():
+                if "\\nUid:\\t65533\\t" in open(f"/proc/{entry}/status").read():
                     return int(entry)
             except OSError:
                 pass
