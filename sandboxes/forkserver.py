@@ -35,6 +35,7 @@ import os
 import resource
 import socket
 import sys
+import time
 import traceback
 import types
 from typing import Any
@@ -117,10 +118,9 @@ def _become_job(request_sock: socket.socket, server_pid: int) -> None:
     high = fcntl.fcntl(request_sock.fileno(), fcntl.F_DUPFD_CLOEXEC, 64)  # clear of fds 0-3
     request_sock.close()
     request_sock = socket.socket(fileno=high)
-    for _ in range(20000):  # until the intermediate process exits and we are reparented
-        if os.getppid() == server_pid:
-            break
-        os.sched_yield()
+    deadline = time.monotonic() + 5.0
+    while os.getppid() != server_pid and time.monotonic() < deadline:
+        time.sleep(0.0001)  # until the intermediate process exits and we are reparented
     request_sock.sendall(json.dumps({"pid": os.getpid()}).encode())
     data, fds = _receive(request_sock, 1 << 20, 3)
     request = json.loads(data)
@@ -206,7 +206,11 @@ def serve() -> None:
             return
         if not fds:
             return  # the server closed its end
-        middle = os.fork()
+        try:
+            middle = os.fork()
+        except OSError:  # no room for a process: the server sees the request socket close
+            os.close(fds[0])
+            continue
         if middle == 0:
             try:
                 control.close()

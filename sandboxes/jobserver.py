@@ -137,6 +137,7 @@ def _reap_exited() -> None:
         if pid == 0:
             return
         if _FORK_SERVER is not None and pid == _FORK_SERVER.pid:
+            _FORK_SERVER.pid = None  # reaped: its pid is free for reuse, never to be killed
             _FORK_SERVER.lost()
 
 
@@ -341,6 +342,7 @@ class _ForkServer:
         self.pid: int | None = None
         self.control: socket.socket | None = None
         self.ready = False
+        self.starts = 0
 
     def start(self) -> None:
         """Start it as root in its own session; it imports its modules in the background."""
@@ -360,21 +362,31 @@ class _ForkServer:
                 os._exit(127)
         child.close()
         self.pid, self.control = pid, parent
+        self.starts += 1
 
     def alive(self) -> bool:
         return self.control is not None
 
     def lost(self) -> None:
-        """It died or was killed: run jobs by exec from now on."""
+        """It died, was killed or stopped answering: gone for good; exec until it is started again."""
         if self.control is not None:
             self.control.close()
-        self.control, self.ready = None, False
+        if self.pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+        self.control, self.ready, self.pid = None, False, None
 
     def usable(self, argv: list[str]) -> bool:
         """Whether this command is a plain `python3` run it can carry, and it is up."""
         plain = len(argv) >= 2 and argv[0] == "python3"
         plain = plain and ((argv[1] in ("-c", "-m") and len(argv) >= 3) or not argv[1].startswith("-"))
-        if not plain or self.control is None:
+        if not plain:
+            return False
+        if self.control is None and self.starts < RESTARTS:  # lost to a root-wide kill or the OOM killer
+            self.start()
+        if self.control is None:
             return False
         if not self.ready:
             self.control.settimeout(30.0)  # its imports, once per container
@@ -421,6 +433,8 @@ class _ForkServer:
 
 
 _FORK_SERVER: _ForkServer | None = None
+RESTARTS = 4
+"""How often a container starts its fork-server before it runs every job by exec."""
 
 
 def _start(

@@ -13,7 +13,10 @@ A second table does the same for a real evaluation job: bin_packing's OR3 stage 
 program (harness, instances, numpy), run in this process as an in-process evaluator would (the
 module loaded fresh each time, numpy already imported), in the process backend, in the warm
 docker pool with every job exec'd, and in the warm pool with its fork-server (jobs forked from
-an interpreter that has numpy). Its multiples are of the in-process median.
+an interpreter that has numpy). Its multiples are of the in-process median. The image's
+interpreter and numpy are not the host's, so one more row times the harness in one process
+inside the container (no start per run): the sandbox's own cost is the gap between that row
+and the fork-server's.
 """
 
 from __future__ import annotations
@@ -92,6 +95,36 @@ def _in_process_step(job: Job) -> Callable[[], None]:
     return step
 
 
+#: Runs the job's harness `runs` times in one process inside the sandbox and reports each time:
+#: the evaluation's own cost under the image's interpreter and numpy, with no start at all.
+IN_IMAGE_DRIVER = """
+import importlib.util, json, sys, time
+import numpy
+script, arguments, runs = sys.argv[1], sys.argv[2:-1], int(sys.argv[-1])
+times = []
+for _ in range(runs):
+    started = time.perf_counter()
+    spec = importlib.util.spec_from_file_location("bench_harness", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.argv = [script, *arguments]
+    module.main()
+    times.append((time.perf_counter() - started) * 1000)
+json.dump(times, open("times.json", "w"))
+json.dump(times, open("result.json", "w"))
+"""
+
+
+def _in_image_times(sandbox: Sandbox, job: Job, runs: int) -> list[float]:
+    script, *arguments = list(job.command)[1:]
+    files = {**job.files, "bench_driver.py": IN_IMAGE_DRIVER.encode()}
+    command = [PYTHON, "bench_driver.py", script, *arguments, str(runs)]
+    outcome = sandbox.run(Job(files=files, command=command, timeout_s=600))
+    if not outcome.ok or not isinstance(outcome.result, list):
+        raise SystemExit(f"the in-image timing job failed: {outcome.failure()}")
+    return [float(value) for value in outcome.result]
+
+
 def _job_step(sandbox: Sandbox, job: Job) -> Callable[[], None]:
     def step() -> None:
         outcome = sandbox.run(job)
@@ -113,6 +146,8 @@ def _bin_packing_rows(jobs: int, docker_ready: bool) -> dict[str, list[float]]:
             with DockerSandbox(warm=True, fork_server=fork_server) as warm:
                 _job_step(warm, job)()  # the pool's first container (and its fork-server's imports)
                 rows[f"bin packing: docker warm, {label}"] = _measure(_job_step(warm, job), jobs)
+                if fork_server:
+                    rows["bin packing: in-process, in the image"] = _in_image_times(warm, job, jobs)
     return rows
 
 

@@ -222,10 +222,11 @@ def test_what_a_forked_job_leaves_dies_with_it(pools: tuple[Sandbox, Sandbox]) -
     assert forking.run(_python("import json, sys\njson.dump('numpy' in sys.modules, open('result.json', 'w'))")).result
 
 
-def test_the_fork_server_outlives_a_fork_bomb_or_is_replaced_by_exec(pools: tuple[Sandbox, Sandbox]) -> None:
+def test_after_a_fork_bomb_the_next_job_is_forked_again(pools: tuple[Sandbox, Sandbox]) -> None:
+    """A full pids limit leaves only the root-wide kill, which takes the fork-server: it restarts."""
     forking, _ = pools
     bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     outcome: Outcome = forking.run(_python(bomb, timeout_s=3))
     assert outcome.status in ("timed_out", "crashed", "out_of_memory"), outcome
-    after = forking.run(_python("open('result.json', 'w').write('[1]')"))
-    assert after.result == [1], after
+    after = forking.run(_python("import json, sys\njson.dump('numpy' in sys.modules, open('result.json', 'w'))"))
+    assert after.result is True, after
