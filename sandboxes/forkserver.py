@@ -14,8 +14,11 @@ secrets pass through the fork-server's memory, and no fork inherits another job'
 root (it must set the children's uids), is non-dumpable, and job processes are another uid,
 so they cannot trace or signal it; the job server kills job processes by uid, leaving it.
 
-What differs from an exec'd interpreter, on purpose or unavoidably: /proc/<pid>/cmdline and
-environ show the fork-server's (the job's environment is in os.environ only); the interpreter's
+What differs from an exec'd interpreter, on purpose or unavoidably: /proc/<pid>/environ shows
+the fork-server's (the job's environment is in os.environ only; cmdline is rewritten to the
+job's); `sys.flags` and `sys.orig_argv` are the fork-server's (`-I`: it must never import from
+a job's directory); a job whose environment sets other PYTHON* variables than PYTHONPATH,
+PYTHONDONTWRITEBYTECODE and PYTHONUNBUFFERED is exec'd instead; the interpreter's
 hash seed and address layout are the fork-server's, shared by every job (numpy's global random
 state is reseeded per job, as `random`'s is by the interpreter); non-daemon threads are joined
 at exit as usual, but interpreter finalisation is skipped (os._exit after atexit handlers).
@@ -181,6 +184,10 @@ def _setup(request: dict[str, Any], fds: list[int], keep_fd: int) -> None:
     os.environ.clear()
     os.environ.update(request["env"])
     sys.path[:] = [*filter(None, request["env"].get("PYTHONPATH", "").split(":")), *_BASE_PATH]
+    sys.dont_write_bytecode = bool(request["env"].get("PYTHONDONTWRITEBYTECODE"))
+    if request["env"].get("PYTHONUNBUFFERED"):
+        for stream in (sys.stdout, sys.stderr):
+            stream.reconfigure(write_through=True)  # type: ignore[union-attr]
     tempfile = sys.modules.get("tempfile")
     if tempfile is not None:
         tempfile.tempdir = None  # type: ignore[attr-defined]  # found again from the job's TMPDIR

@@ -351,6 +351,7 @@ class _ForkServer:
         if pid == 0:
             try:
                 os.setsid()
+                os.chdir("/")  # nowhere a job's files are: its imports come from the image only
                 null = os.open("/dev/null", os.O_RDWR)
                 os.dup2(null, 0)
                 os.dup2(null, 1)
@@ -378,10 +379,15 @@ class _ForkServer:
                 os.waitpid(self.pid, 0)
         self.control, self.ready, self.pid = None, False, None
 
-    def usable(self, argv: list[str]) -> bool:
-        """Whether this command is a plain `python3` run it can carry, and it is up."""
+    def usable(self, argv: list[str], env: dict[str, str]) -> bool:
+        """Whether this command is a plain `python3` run it can carry, and it is up.
+
+        An interpreter setting in the environment it does not apply to a fork (PYTHONHASHSEED,
+        PYTHONWARNINGS, ...) sends the job to exec instead.
+        """
         plain = len(argv) >= 2 and argv[0] == "python3"
         plain = plain and ((argv[1] in ("-c", "-m") and len(argv) >= 3) or not argv[1].startswith("-"))
+        plain = plain and all(not key.startswith("PYTHON") or key in FORKED_PYTHON_ENV for key in env)
         if not plain:
             return False
         if self.control is None and self.starts < RESTARTS:  # lost to a root-wide kill or the OOM killer
@@ -435,13 +441,15 @@ class _ForkServer:
 _FORK_SERVER: _ForkServer | None = None
 RESTARTS = 4
 """How often a container starts its fork-server before it runs every job by exec."""
+FORKED_PYTHON_ENV = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
+"""The interpreter's variables a forked job honours (`sandboxes.forkserver._setup`)."""
 
 
 def _start(
     header: dict[str, Any], argv: list[str], cwd: str, env: dict[str, str], uid: int, channel: int | None
 ) -> _Child:
     """A job process: a fork of the warm fork-server when it can carry the command, else exec."""
-    if _FORK_SERVER is not None and _FORK_SERVER.usable(argv):
+    if _FORK_SERVER is not None and _FORK_SERVER.usable(argv, env):
         try:
             return _FORK_SERVER.spawn(header, argv, cwd, env, uid, channel)
         except (OSError, ValueError, KeyError):

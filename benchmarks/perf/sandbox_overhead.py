@@ -135,19 +135,30 @@ def _job_step(sandbox: Sandbox, job: Job) -> Callable[[], None]:
 
 
 def _bin_packing_rows(jobs: int, docker_ready: bool) -> dict[str, list[float]]:
-    job = _bin_packing_job()
-    rows = {"bin packing: in-process": _measure(_in_process_step(job), jobs)}
-    with ProcessSandbox() as process:
-        rows["bin packing: process backend"] = _measure(_job_step(process, job), jobs)
-    if docker_ready:
-        from sandboxes.docker_backend import DockerSandbox
+    """Each way once per round, rounds interleaved, so that a busy machine's drift hits all alike."""
+    from contextlib import ExitStack
 
-        for label, fork_server in (("exec", False), ("fork-server", True)):
-            with DockerSandbox(warm=True, fork_server=fork_server) as warm:
+    job = _bin_packing_job()
+    with ExitStack() as stack:
+        steps: dict[str, Callable[[], None]] = {"bin packing: in-process": _in_process_step(job)}
+        steps["bin packing: process backend"] = _job_step(stack.enter_context(ProcessSandbox()), job)
+        in_image: list[float] = []
+        if docker_ready:
+            from sandboxes.docker_backend import DockerSandbox
+
+            for label, fork_server in (("exec", False), ("fork-server", True)):
+                warm = stack.enter_context(DockerSandbox(warm=True, fork_server=fork_server))
                 _job_step(warm, job)()  # the pool's first container (and its fork-server's imports)
-                rows[f"bin packing: docker warm, {label}"] = _measure(_job_step(warm, job), jobs)
-                if fork_server:
-                    rows["bin packing: in-process, in the image"] = _in_image_times(warm, job, jobs)
+                steps[f"bin packing: docker warm, {label}"] = _job_step(warm, job)
+            timed = warm
+        rows: dict[str, list[float]] = {name: [] for name in steps}
+        for _ in range(jobs):
+            for name, step in steps.items():
+                rows[name] += _measure(step, 1)
+            if docker_ready:
+                in_image += _in_image_times(timed, job, 1)
+    if docker_ready:
+        rows["bin packing: in-process, in the image"] = in_image
     return rows
 
 

@@ -71,7 +71,8 @@ status = dict(line.split(":", 1) for line in open("/proc/self/status"))
 json.dump({
     "preloaded": preloaded, "uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(),
     "cap": [status[key].strip() for key in ("CapEff", "CapPrm", "CapInh", "CapAmb")],
-    "cwd": os.getcwd(), "env": dict(os.environ), "argv": sys.argv, "path0": sys.path[0],
+    "cwd": os.getcwd(), "env": dict(os.environ), "argv": sys.argv, "path": sys.path,
+    "bytecode": sys.dont_write_bytecode,
     "cmdline": open("/proc/self/cmdline", "rb").read().decode().rstrip("\\0").split("\\0"),
     "name": __name__, "stdin": sys.stdin.read(), "sid": os.getsid(0) == os.getpid(),
 }, open("result.json", "w"))
@@ -230,3 +231,12 @@ def test_after_a_fork_bomb_the_next_job_is_forked_again(pools: tuple[Sandbox, Sa
     assert outcome.status in ("timed_out", "crashed", "out_of_memory"), outcome
     after = forking.run(_python("import json, sys\njson.dump('numpy' in sys.modules, open('result.json', 'w'))"))
     assert after.result is True, after
+
+
+def test_an_interpreter_setting_a_fork_cannot_honour_sends_the_job_to_exec(pools: tuple[Sandbox, Sandbox]) -> None:
+    forking, _ = pools
+    probe = "import json, sys\njson.dump(['numpy' in sys.modules, hash('clade')], open('result.json', 'w'))"
+    job = Job(files={}, command=[PYTHON, "-c", probe], limits=TEST_LIMITS, env={"PYTHONHASHSEED": "0"})
+    first, second = forking.run(job).result, forking.run(job).result
+    assert first is not None and first[0] is False, "PYTHONHASHSEED must reach a real interpreter start"
+    assert first == second
