@@ -50,6 +50,8 @@ except ImportError:
 json.dump({
     "uid": os.getuid(),
     "cap_eff": status.get("CapEff"),
+    "cap_prm": status.get("CapPrm"),
+    "cap_amb": status.get("CapAmb"),
     "no_new_privs": status.get("NoNewPrivs"),
     "pids_max": read("/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/pids.max"),
     "memory_max": read("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max"),
@@ -82,10 +84,13 @@ def _verdicts(seen: dict[str, Any]) -> dict[str, dict[str, Any]]:
     interfaces, root_writable = seen.get("interfaces"), seen.get("root_writable")
     checks = {
         "memory": (memory == PROBE_LIMITS.memory_mb << 20, f"limit {seen.get('memory_max')} bytes"),
-        "processes": (pids is not None and pids <= PROBE_LIMITS.processes + 4, f"pids.max {seen.get('pids_max')}"),
+        "processes": (pids is not None and pids <= PROBE_LIMITS.processes + 6, f"pids.max {seen.get('pids_max')}"),
         "cpu": (isinstance(quota, str) and quota != "-1" and not quota.startswith("max"), f"quota {quota}"),
         "non_root": (seen.get("uid") not in (None, 0), f"uid {seen.get('uid')}"),
-        "capabilities": (seen.get("cap_eff") == "0" * 16, f"CapEff {seen.get('cap_eff')}"),
+        "capabilities": (
+            all(seen.get(key) == "0" * 16 for key in ("cap_eff", "cap_prm", "cap_amb")),
+            f"CapEff {seen.get('cap_eff')} CapPrm {seen.get('cap_prm')} CapAmb {seen.get('cap_amb')}",
+        ),
         "no_new_privileges": (seen.get("no_new_privs") == "1", f"NoNewPrivs {seen.get('no_new_privs')}"),
         "network": (interfaces == ["lo"], f"interfaces {interfaces}"),
         "read_only_root": (root_writable is False, "root write refused" if root_writable is False else "writable"),

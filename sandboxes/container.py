@@ -35,8 +35,14 @@ from sandboxes.base import (
 #: Every sandbox container carries these labels; `engine.remove_leftovers` finds them by it.
 LABEL = "org.cladeforge.sandbox"
 OWNER_LABEL = "org.cladeforge.owner"
-USER = "65534:65534"  # nobody: not root, owns nothing in the image
+USER = "0:0"
+"""The job server (the privsep monitor) runs as root with CAPABILITIES only; every job process
+drops to an unprivileged uid (65534 for plain jobs and candidates, 65533 for judges)."""
+CAPABILITIES = ("SETUID", "SETGID", "KILL", "CHOWN", "FOWNER", "DAC_OVERRIDE")
+"""Switch children to their uids; kill them; hand them their files; wipe what they leave."""
+JOB_UIDS = (65533, 65534)
 SERVER_SOURCE = (Path(__file__).parent / "jobserver.py").read_text()
+FORK_SERVER_SOURCE = (Path(__file__).parent / "forkserver.py").read_text()
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
 MARGIN_S = 5.0
 """Seconds past a job's timeout the host waits for the server's reply before killing it."""
@@ -54,6 +60,8 @@ class Spec:
     env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     gateway_socket: str | None = None
     """Host path of the LLM gateway's socket (`Job.gateway_socket`), bind-mounted at GATEWAY_MOUNT."""
+    fork_server: bool = False
+    """Start Python jobs as forks of a warm interpreter (`sandboxes.forkserver`): for warm pools."""
 
 
 def owner_label() -> str:
@@ -88,16 +96,18 @@ def host_config(spec: Spec, gpu_ok: bool) -> dict[str, Any]:
         "network_mode": "none",
         "read_only": True,
         "tmpfs": {
-            "/work": f"rw,nosuid,nodev,size={scratch}m,uid=65534,gid=65534,mode=0700",
+            "/work": f"rw,nosuid,nodev,size={scratch}m,mode=0700",  # the server owns each job's
+            "/candidate": f"rw,nosuid,nodev,size={scratch}m,mode=0700",  # directories to its uid
             "/tmp": f"rw,nosuid,nodev,size={scratch}m,mode=1777",
         },
         "shm_size": "16m",
         "cap_drop": ["ALL"],
+        "cap_add": list(CAPABILITIES),
         "security_opt": ["no-new-privileges:true"],
         "mem_limit": memory,
         "memswap_limit": memory,
         "nano_cpus": int(limits.cpus * 1e9),
-        "pids_limit": limits.processes + 4,  # the server and its cleanup need a few
+        "pids_limit": limits.processes + 6,  # the server, its fork-server and cleanup need a few
         "ulimits": [
             Ulimit(name="nofile", soft=limits.open_files + 16, hard=limits.open_files + 16),
             Ulimit(name="fsize", soft=limits.file_size_mb << 20, hard=limits.file_size_mb << 20),
@@ -131,7 +141,7 @@ class Container:
         try:
             created = api.create_container(
                 spec.image,
-                ["python3", "-I", "-S", "-c", SERVER_SOURCE],
+                ["python3", "-I", "-S", "-c", SERVER_SOURCE, *([FORK_SERVER_SOURCE] if spec.fork_server else [])],
                 user=USER,
                 working_dir="/work",
                 environment={**BASE_ENV, "HOME": "/work", **dict(spec.env)},
@@ -159,11 +169,11 @@ class Container:
         """Run one job; returns its outcome and whether this container may take another."""
         self.uses += 1
         started = time.monotonic()
-        header = {
-            "command": ["python3" if arg == PYTHON else arg for arg in job.command],
+        header: dict[str, Any] = {
+            "command": _command(job.command),
             "env": {**job.env, GATEWAY_ENV: GATEWAY_MOUNT} if self.spec.gateway_socket else dict(job.env),
             "timeout_s": job.timeout_s,
-            "files": [[name, len(content)] for name, content in job.files.items()],
+            "files": _sizes(job.files),
             "result_file": job.result_file,
             "result_limit": RESULT_LIMIT_BYTES,
             "output_bytes": job.limits.output_bytes,
@@ -171,14 +181,25 @@ class Container:
             "open_files": job.limits.open_files,
             "last": last,
         }
+        contents = list(job.files.values())
+        if job.candidate is not None:
+            files = job.candidate.files
+            header["candidate"] = {"command": _command(job.candidate.command), "files": _sizes(files)}
+            contents += files.values()
         encoded = json.dumps(header).encode()
         deadline = started + job.timeout_s + MARGIN_S
-        reply_cap = 2 * job.limits.output_bytes * 2 + RESULT_LIMIT_BYTES * 2 + 65536
+        # tails of four streams, base64 (4/3) in JSON, and small fields; the result comes after
+        reply_cap = 4 * 2 * job.limits.output_bytes + 65536
+        raw: bytes | None = None
         try:
             self._sock.settimeout(max(1.0, deadline - time.monotonic()))  # a stuck server must not hang us
-            self._sock.sendall(b"%d\n" % len(encoded) + encoded + b"".join(job.files.values()))
+            self._sock.sendall(b"%d\n" % len(encoded) + encoded + b"".join(contents))
             self._sock.settimeout(None)
             reply = self._frames.reply(deadline, reply_cap)
+            if reply is not None and reply.get("result_size") is not None:
+                raw = self._frames.payload(reply["result_size"], RESULT_LIMIT_BYTES, deadline)
+                if raw is None:
+                    reply = None
         except (OSError, ValueError) as exc:
             reply, problem = None, str(exc)
         else:
@@ -186,13 +207,13 @@ class Container:
         wall = time.monotonic() - started
         if reply is None:
             return self._lost(job, wall, problem), False
-        return self._outcome(job, reply, wall), bool(reply.get("clean")) and not last
+        return self._outcome(reply, raw, wall), bool(reply.get("clean")) and not last
 
-    def _outcome(self, job: Job, reply: dict[str, Any], wall: float) -> Outcome:
+    def _outcome(self, reply: dict[str, Any], raw: bytes | None, wall: float) -> Outcome:
         if reply.get("error"):
             return Outcome.refused("docker", str(reply["error"]), wall)
-        raw = None if reply.get("result") is None else base64.b64decode(reply["result"])
         result, result_error = read_result(raw, RESULT_LIMIT_BYTES)
+        del raw
         timed_out = bool(reply.get("timed_out"))
         stderr = _text(reply.get("stderr"), reply.get("stderr_dropped"))
         if self.gpu_missing:
@@ -208,6 +229,8 @@ class Container:
             stderr=stderr,
             wall_s=float(reply.get("wall_s") or wall),
             peak_memory_mb=reply["peak_kb"] / 1024 if reply.get("peak_kb") else None,
+            candidate_stdout=_text(reply.get("candidate_stdout"), reply.get("candidate_stdout_dropped")),
+            candidate_stderr=_text(reply.get("candidate_stderr"), reply.get("candidate_stderr_dropped")),
         )
 
     def _lost(self, job: Job, wall: float, problem: str) -> Outcome:
@@ -227,6 +250,14 @@ class Container:
             self._sock.close()
         with contextlib.suppress(Exception):
             self.api.remove_container(self.id, force=True)
+
+
+def _command(command: Any) -> list[str]:
+    return ["python3" if arg == PYTHON else arg for arg in command]
+
+
+def _sizes(files: Any) -> list[list[Any]]:
+    return [[name, len(content)] for name, content in files.items()]
 
 
 def _text(encoded: Any, dropped: Any) -> str:
@@ -252,17 +283,8 @@ class _Demux:
             parsed = self._parse_reply(cap)
             if parsed is not None:
                 return parsed
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if not self._fill(deadline):
                 return None
-            ready, _, _ = select.select([self._sock], [], [], remaining)
-            if not ready:
-                return None
-            chunk = self._sock.recv(1 << 20)
-            if not chunk:
-                return None
-            self._buffer += chunk
-            self._split()
 
     def _split(self) -> None:
         while len(self._buffer) >= 8:
@@ -289,5 +311,40 @@ class _Demux:
             return None
         body = bytes(self._stdout[newline + 1 : newline + 1 + size])
         del self._stdout[: newline + 1 + size]
-        loaded: dict[str, Any] = json.loads(body)
+        loaded = json.loads(body)
+        if not isinstance(loaded, dict):
+            raise ValueError("garbled reply from the job server")
         return loaded
+
+    def payload(self, size: Any, limit: int, deadline: float) -> bytes | None:
+        """The `size` raw bytes that follow a reply (the result file), or None at the deadline.
+
+        The server checked the size against the same limit; a size past it means the stream is
+        not the server's, so it is refused before a byte is buffered.
+        """
+        if not isinstance(size, int) or not 0 <= size <= limit:
+            raise ValueError("garbled result size from the job server")
+        while len(self._stdout) < size:
+            if not self._fill(deadline):
+                return None
+        with memoryview(self._stdout) as view:
+            data = bytes(view[:size])  # one copy, not a slice's and then bytes'
+        del self._stdout[:size]
+        if not self._stdout:
+            self._stdout = bytearray()  # a warm container must not keep the result's buffer
+        return data
+
+    def _fill(self, deadline: float) -> bool:
+        """Read one more chunk from the stream; False at the deadline or the stream's end."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        ready, _, _ = select.select([self._sock], [], [], remaining)
+        if not ready:
+            return False
+        chunk = self._sock.recv(1 << 20)
+        if not chunk:
+            return False
+        self._buffer += chunk
+        self._split()
+        return True

@@ -1,7 +1,9 @@
 """The docker backend: each job in a locked-down container, warm-pooled by default.
 
 Every container (see `sandboxes.container.host_config`): no network; a read-only root with
-tmpfs /work and /tmp; all capabilities dropped; no-new-privileges; uid 65534; memory (swap
+tmpfs /work, /candidate and /tmp; no-new-privileges; every job process under an unprivileged
+uid with no capabilities (65534; a judged job's judge 65533), started by the job server, which
+alone keeps the few capabilities that needs (see `sandboxes.jobserver`); memory (swap
 included), CPU and process limits; file-size and open-file ulimits; no log driver (a stdout
 flood never reaches the host's disk); an environment built from an allow-list (the job's
 `env` and a few fixed variables, never the host's); GPUs only when the job asks and the host
@@ -9,8 +11,14 @@ can give them; labels naming the owning host process, so a crashed run's contain
 removed at the next start. Only the job's files go in, over the attach stream; a coding-agent
 job (`Job.gateway_socket`) also gets the LLM gateway's socket file bind-mounted, nothing else.
 
+A judged job (`Job.candidate`) runs its judge in /work and its candidate in /candidate, under
+the two uids, joined only by a socketpair on fd 3; the result file is read from /work only,
+and comes back as raw bytes after the reply (bounded by RESULT_LIMIT_BYTES on both sides).
+
 `warm=True` keeps containers between jobs (see `sandboxes.pool`); `warm=False` makes a fresh
-container per job, which isolates jobs from each other completely at ~10x the overhead.
+container per job, which isolates jobs from each other completely at ~10x the overhead. A warm
+container also runs a fork-server (`fork_server=True`, see `sandboxes.forkserver`): Python jobs
+start as forks of an interpreter that has imported numpy, not as new interpreters.
 """
 
 from __future__ import annotations
@@ -54,7 +62,9 @@ def _close_all() -> None:  # a run that forgets close() still leaves no containe
 class DockerSandbox(Sandbox):
     name = "docker"
 
-    def __init__(self, warm: bool = True, max_idle: int = 4, image_tag: str | None = None) -> None:
+    def __init__(
+        self, warm: bool = True, max_idle: int = 4, image_tag: str | None = None, fork_server: bool = True
+    ) -> None:
         self.client = engine.connect()
         self.leftovers_removed = engine.remove_leftovers(self.client)
         self.image = image_tag or image.base_tag()
@@ -62,6 +72,7 @@ class DockerSandbox(Sandbox):
             raise SandboxError(f"sandbox image {self.image} is missing; run `clade sandbox build`")
         self.gpu_ok = engine.gpu_available(self.client)
         self.warm = warm
+        self.fork_server = warm and fork_server  # a fresh container runs one job: nothing to reuse
         self.pool = Pool(self._make, max_idle=max_idle)
         self._derived: dict[tuple[str, ...], str] = {}
         self._lock = threading.Lock()
@@ -80,7 +91,7 @@ class DockerSandbox(Sandbox):
             return self._derived[key]
 
     def run(self, job: Job) -> Outcome:
-        refusal = bad_path(job.files)
+        refusal = bad_path(job.files) or (bad_path(job.candidate.files) if job.candidate is not None else None)
         if refusal is not None:
             return Outcome.refused(self.name, refusal)
         # A job with the LLM gateway gets containers that mount its socket (a pool key of their own).
@@ -91,7 +102,12 @@ class DockerSandbox(Sandbox):
 
     def _run(self, job: Job, gpu_ids: tuple[str, ...]) -> Outcome:
         spec = Spec(
-            self._image_for(job), job.limits, gpus=job.limits.gpus, gpu_ids=gpu_ids, gateway_socket=job.gateway_socket
+            self._image_for(job),
+            job.limits,
+            gpus=job.limits.gpus,
+            gpu_ids=gpu_ids,
+            gateway_socket=job.gateway_socket,
+            fork_server=self.fork_server,
         )
         if not self.warm:
             container = self._make(spec)
@@ -110,7 +126,9 @@ class DockerSandbox(Sandbox):
     def describe(self) -> dict[str, Any]:
         return {
             "backend": self.name,
-            "mode": "warm pool" if self.warm else "fresh container per job",
+            "mode": ("warm pool" + (" with a fork-server" if self.fork_server else ""))
+            if self.warm
+            else "fresh container per job",
             "engine": engine.version(self.client),
             "image": self.image,
             "gpu": "available to containers" if self.gpu_ok else "none for containers",

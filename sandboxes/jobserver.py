@@ -6,18 +6,27 @@ a runc round trip per job, while a long-lived PID 1 reached over the attach stre
 the job's own fork and exec. That is what lets a warm pool run a job within a few milliseconds
 of a bare interpreter start; a fresh container is the same server answering one request.
 
-Why PID 1 is safe to share with a hostile job running as the same user: the kernel does not
-deliver signals from inside a PID namespace to its init unless init handles them (SIGKILL and
-SIGSTOP included), and the server makes itself non-dumpable, so the job can neither ptrace it
-nor open /proc/1/fd or /proc/1/mem. The job's stdio are pipes to the server, never the
-container's streams, so it cannot write into the protocol. The host still trusts nothing it
-receives: results are re-parsed strictly and the host enforces its own deadline.
+Privilege separation (after OpenSSH's privsep monitor): the server is the monitor. It runs as
+root inside the container with only the capabilities it needs to start children under two
+unprivileged uids and clean up after them (SETUID, SETGID, KILL, CHOWN, FOWNER, DAC_OVERRIDE;
+no-new-privileges, read-only root, no network), parses nothing but the host's input, and runs
+no job code. Every child drops to its uid with no capabilities before exec: a plain job and a
+judged job's candidate run as CANDIDATE_UID, a judged job's judge as JUDGE_UID in its own 0700
+directory (WORK), the candidate in a second one (CANDIDATE_WORK). The two are connected only by
+a socketpair on fd 3. A child can neither ptrace the server nor open /proc/1/{fd,mem,environ}
+(it is non-dumpable and another uid), nor signal it (the kernel delivers no signal to a PID
+namespace's init from inside unless init handles it, SIGKILL included). The jobs' stdio are
+pipes to the server, never the container's streams, so they cannot write into the protocol.
+The host still trusts nothing it receives: results are re-parsed strictly under a size limit
+and the host enforces its own deadline.
 
 Protocol (host to server, on stdin): a line with the header's byte length, the JSON header
-(`command`, `env`, `timeout_s`, `files` as [name, size] pairs, `result_file`, limits, `last`),
-then the files' bytes in order. Server to host, on stdout: `CLADE-REPLY <length>` and a JSON
-reply. After a reply the server has killed every other process in the container and emptied
-the writable directories, ready for the next job unless `last` was set.
+(`command`, `env`, `timeout_s`, `files` as [name, size] pairs, `result_file`, limits, `last`,
+and for a judged job `candidate` = {`command`, `files`}), then the files' bytes in order (the
+judge's, then the candidate's). Server to host, on stdout: `CLADE-REPLY <length>`, a JSON reply,
+then `result_size` raw bytes of the result file when the reply names a size. After a reply the
+server has killed every other process in the container and emptied the writable directories,
+ready for the next job unless `last` was set.
 
 This file runs inside the image's interpreter with the standard library only, via `-c`, so
 the image need not be rebuilt when it changes.
@@ -25,23 +34,31 @@ the image need not be rebuilt when it changes.
 
 from __future__ import annotations
 
+import array
 import base64
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import resource
 import selectors
 import shutil
 import signal
+import socket
 import stat
-import subprocess
 import sys
 import time
 from typing import Any, BinaryIO
 
 WORK = "/work"
-SCRATCH = (WORK, "/tmp", "/dev/shm")
+CANDIDATE_WORK = "/candidate"
+SCRATCH = (WORK, CANDIDATE_WORK, "/tmp", "/dev/shm")
+JUDGE_UID = 65533
+CANDIDATE_UID = 65534
+JOB_UIDS = (JUDGE_UID, CANDIDATE_UID)
+CHANNEL_FD = 3
+CHANNEL_ENV = "CLADE_CHANNEL_FD"
 REPLY_TAG = b"CLADE-REPLY"
 OOM_COUNTERS = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
 
@@ -66,45 +83,90 @@ def _oom_kills() -> int:
     return 0
 
 
-def _kill_everyone(pgid: int | None) -> None:
-    """Kill every other process in the container and reap them.
+def _kill_everyone(groups: list[int]) -> None:
+    """Kill every job process in the container and reap them.
 
     Only as PID 1 (inside the container's PID namespace) is `kill(-1)` confined to the job;
-    anywhere else it would reach the whole host, so there only the job's group is killed.
+    anywhere else it would reach the whole host, so there only the jobs' groups are killed.
+    With a fork-server to keep, the kill comes from a helper under each job uid: `kill(-1)`
+    there reaches every process of that uid at once (no fork escapes it) and nothing of root's.
     """
+    if os.getpid() == 1 and _FORK_SERVER is not None and _FORK_SERVER.alive() and _kill_by_uid():
+        return
+    if _FORK_SERVER is not None:
+        _FORK_SERVER.lost()  # the root-wide kill below takes it too
     for _ in range(1000):
-        try:
-            if os.getpid() == 1:
-                os.kill(-1, signal.SIGKILL)
-            elif pgid is not None:
-                os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        for target in [-1] if os.getpid() == 1 else [-group for group in groups]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(target, signal.SIGKILL)
         try:
             os.waitpid(-1, 0)
         except ChildProcessError:
             return
 
 
+def _kill_by_uid() -> bool:
+    """Kill and reap every process of the job uids; False when that cannot be done here."""
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        for uid in JOB_UIDS:
+            try:
+                helper = os.fork()
+            except OSError:  # the pids limit is full: only the root-wide kill works now
+                return False
+            if helper == 0:
+                try:
+                    os.setresuid(uid, uid, uid)
+                    os.kill(-1, signal.SIGKILL)
+                finally:
+                    os._exit(0)
+            os.waitpid(helper, 0)
+        _reap_exited()
+        if not _job_processes():
+            return True
+        time.sleep(0.001)
+    return False
+
+
+def _reap_exited() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        if _FORK_SERVER is not None and pid == _FORK_SERVER.pid:
+            _FORK_SERVER.pid = None  # reaped: its pid is free for reuse, never to be killed
+            _FORK_SERVER.lost()
+
+
+def _job_processes() -> list[int]:
+    """Pids of processes under a job uid (zombies included: they are not reaped yet)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as handle:
+                for line in handle:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) in JOB_UIDS:
+                            found.append(int(entry))
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 def _wipe(directory: str) -> bool:
-    """Empty a writable directory the job may have littered; True when it is empty after."""
+    """Empty a writable directory the jobs may have littered; True when it is empty after.
+
+    As root with DAC_OVERRIDE and FOWNER no mode or sticky bit a job sets stops the removal,
+    and `rmtree` works on file descriptors, so a job's symlinks lead nowhere.
+    """
     if not os.path.isdir(directory):
         return True
-
-    def unlock(func: Any, path: str, _exc: Any) -> None:
-        parent = os.path.dirname(path)
-        try:
-            os.chmod(parent, 0o700)
-            if os.path.isdir(path) and not os.path.islink(path):
-                os.chmod(path, 0o700)
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                os.unlink(path)
-        except OSError:
-            pass
-
-    with contextlib.suppress(OSError):
-        os.chmod(directory, os.stat(directory).st_mode | stat.S_IRWXU)
     try:
         entries = list(os.scandir(directory))
     except OSError:
@@ -112,50 +174,66 @@ def _wipe(directory: str) -> bool:
     for entry in entries:
         try:
             if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, onerror=unlock)
+                shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 os.unlink(entry.path)
         except OSError:
-            pass  # not ours (e.g. another user's file in /tmp): left, but reported below
+            pass  # reported below
     try:
-        return not any(entry.stat(follow_symlinks=False).st_uid == os.getuid() for entry in os.scandir(directory))
+        return not any(True for _ in os.scandir(directory))
     except OSError:
         return False
 
 
-def _place_files(stream: BinaryIO, files: list[list[Any]]) -> None:
+def _own(path: str, uid: int, mode: int) -> None:
+    if os.getuid() == 0:
+        os.chown(path, uid, uid, follow_symlinks=False)
+    os.chmod(path, mode)  # a path the server made itself, before any job ran: no link to follow
+
+
+def _place_files(stream: BinaryIO, base: str, files: list[list[Any]], uid: int) -> None:
+    """Write the job's files under `base`, owned by the uid that will run there."""
+    _own(base, uid, 0o700)
     for name, size in files:
         parts = name.split("/")
         if name.startswith("/") or any(part in ("", ".", "..") for part in parts):
             raise ValueError(f"bad file name {name!r}")
         content = _read_exact(stream, int(size))
-        parent = os.path.join(WORK, *parts[:-1])
-        os.makedirs(parent, exist_ok=True)
-        fd = os.open(os.path.join(WORK, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        parent = base
+        for part in parts[:-1]:  # nothing runs yet, so no job can race these
+            parent = os.path.join(parent, part)
+            if not os.path.isdir(parent):
+                os.mkdir(parent, 0o755)
+                _own(parent, uid, 0o755)
+        fd = os.open(os.path.join(base, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         with os.fdopen(fd, "wb") as handle:
+            if os.getuid() == 0:
+                os.fchown(fd, uid, uid)
             handle.write(content)
 
 
-def _read_result(name: str, limit: int) -> tuple[bytes | None, str | None]:
+def _open_result(name: str) -> tuple[int | None, str | None]:
+    """The result file, opened without following any link a job planted on the way."""
+    parts = name.split("/")
+    if name.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        return None, f"bad result file name {name!r}"
+    directory = os.open(WORK, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fd = os.open(os.path.join(WORK, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        for part in parts[:-1]:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory)
+            os.close(directory)
+            directory = inner
+        fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=directory)
     except FileNotFoundError:
         return None, "wrote no result file"
     except OSError as exc:
         return None, f"result file unreadable: {exc.strerror}"
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a directory, a device
-            return None, "result file is not a regular file"
-        chunks, size = [], 0
-        while size <= limit and (chunk := os.read(fd, 1 << 20)):
-            chunks.append(chunk)
-            size += len(chunk)
-        data = b"".join(chunks)
     finally:
+        os.close(directory)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a directory, a device
         os.close(fd)
-    if len(data) > limit:
-        return None, f"result file too large (> {limit} bytes)"
-    return data, None
+        return None, "result file is not a regular file"
+    return fd, None
 
 
 class _Tail:
@@ -175,142 +253,395 @@ class _Tail:
         return base64.b64encode(bytes(self.data)).decode()
 
 
-def _limiter(header: dict[str, Any]) -> Any:
-    file_size = int(header["file_size"])
-    open_files = int(header["open_files"])
+class _Child:
+    """One started process of the job: its pid, pidfd, output tails and, once reaped, status."""
 
-    def apply() -> None:  # in the job's process, between fork and exec
-        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        try:  # the job, not the server, is the one the kernel's OOM killer should pick
-            with open("/proc/self/oom_score_adj", "w") as handle:
-                handle.write("1000")
+    def __init__(self, pid: int, out: _Tail, err: _Tail, pipes: tuple[int, int]) -> None:
+        self.pid, self.out, self.err = pid, out, err
+        self.pipes = {pipes[0]: out, pipes[1]: err}
+        """The output pipes still open, each with its tail; closed at EOF and taken out."""
+        self.pidfd = os.pidfd_open(pid)
+        self.status: int | None = None
+        self.usage: Any = None
+
+    def reap(self) -> None:
+        if self.status is None:
+            _, self.status, self.usage = os.wait4(self.pid, 0)
+
+    def exit_code(self) -> int | None:
+        return None if self.status is None else os.waitstatus_to_exitcode(self.status)
+
+
+def _spawn(
+    header: dict[str, Any], argv: list[str], cwd: str, env: dict[str, str], uid: int, channel: int | None
+) -> _Child:
+    """Fork and exec one process of the job: its own session, uid, limits, stdio pipes."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    report_r, low = os.pipe()
+    report_w = fcntl.fcntl(low, fcntl.F_DUPFD_CLOEXEC, 64)  # above every fd the child moves
+    os.close(low)
+    file_size, open_files = int(header["file_size"]), int(header["open_files"])
+    pid = os.fork()
+    if pid == 0:  # the child: nothing here may return into the server's code
+        try:
+            os.setsid()
+            null = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            keep = 3
+            if channel is not None:
+                os.dup2(channel, CHANNEL_FD)
+                os.set_inheritable(CHANNEL_FD, True)  # dup2 onto itself keeps close-on-exec
+                keep = CHANNEL_FD + 1
+            os.closerange(keep, report_w)
+            os.closerange(report_w + 1, 1 << 16)
+            for name in ("SIGPIPE", "SIGXFSZ", "SIGINT"):  # Python's interpreter ignores these
+                signal.signal(getattr(signal, name), signal.SIG_DFL)
+            if os.getuid() == 0:  # capabilities go with the uid: the child keeps none
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            try:  # the job, not the server, is the one the kernel's OOM killer should pick
+                with open("/proc/self/oom_score_adj", "w") as handle:
+                    handle.write("1000")
+            except OSError:
+                pass
+            os.chdir(cwd)
+            os.execvpe(argv[0], argv, env)
+        except BaseException as exc:  # reported to the server, then gone
+            try:
+                os.write(report_w, f"cannot start {argv[0]!r}: {getattr(exc, 'strerror', None) or exc}".encode())
+            finally:
+                os._exit(127)
+    os.close(out_w)
+    os.close(err_w)
+    os.close(report_w)
+    failure = b""
+    while chunk := os.read(report_r, 4096):  # EOF at exec (close-on-exec) or at the child's exit
+        failure += chunk
+    os.close(report_r)
+    if failure:
+        os.waitpid(pid, 0)
+        os.close(out_r)
+        os.close(err_r)
+        raise OSError(failure.decode(errors="replace"))
+    limit = int(header["output_bytes"])
+    return _Child(pid, _Tail(limit), _Tail(limit), (out_r, err_r))
+
+
+class _ForkServer:
+    """The job server's handle on the fork-server (`sandboxes.forkserver`), started at most once."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.pid: int | None = None
+        self.control: socket.socket | None = None
+        self.ready = False
+        self.starts = 0
+
+    def start(self) -> None:
+        """Start it as root in its own session; it imports its modules in the background."""
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                os.chdir("/")  # nowhere a job's files are: its imports come from the image only
+                null = os.open("/dev/null", os.O_RDWR)
+                os.dup2(null, 0)
+                os.dup2(null, 1)
+                os.dup2(child.fileno(), 3)
+                os.set_inheritable(3, True)
+                os.closerange(4, 1 << 16)
+                os.execv(sys.executable, [sys.executable, "-I", "-c", self.source])
+            finally:
+                os._exit(127)
+        child.close()
+        self.pid, self.control = pid, parent
+        self.starts += 1
+
+    def alive(self) -> bool:
+        return self.control is not None
+
+    def lost(self) -> None:
+        """It died, was killed or stopped answering: gone for good; exec until it is started again."""
+        if self.control is not None:
+            self.control.close()
+        if self.pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+        self.control, self.ready, self.pid = None, False, None
+
+    def usable(self, argv: list[str], env: dict[str, str]) -> bool:
+        """Whether this command is a plain `python3` run it can carry, and it is up.
+
+        An interpreter setting in the environment it does not apply to a fork (PYTHONHASHSEED,
+        PYTHONWARNINGS, ...) sends the job to exec instead.
+        """
+        plain = len(argv) >= 2 and argv[0] == "python3"
+        plain = plain and ((argv[1] in ("-c", "-m") and len(argv) >= 3) or not argv[1].startswith("-"))
+        plain = plain and all(not key.startswith("PYTHON") or key in FORKED_PYTHON_ENV for key in env)
+        if not plain:
+            return False
+        if self.control is None and self.starts < RESTARTS:  # lost to a root-wide kill or the OOM killer
+            self.start()
+        if self.control is None:
+            return False
+        if not self.ready:
+            self.control.settimeout(30.0)  # its imports, once per container
+            try:
+                self.ready = self.control.recv(16) == b"ready"
+            except OSError:
+                self.ready = False
+            if not self.ready:
+                self.lost()
+        return self.ready
+
+    def spawn(
+        self, header: dict[str, Any], argv: list[str], cwd: str, env: dict[str, str], uid: int, channel: int | None
+    ) -> _Child:
+        assert self.control is not None
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.control.sendmsg([b"F"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [theirs.fileno()]))])
         except OSError:
-            pass
+            self.lost()
+            raise
+        finally:
+            theirs.close()
+        with mine:
+            mine.settimeout(10.0)
+            pid = int(json.loads(mine.recv(4096))["pid"])  # reparented to this server by now
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            request = {"argv": argv, "cwd": cwd, "env": env, "uid": uid}
+            request.update(file_size=int(header["file_size"]), open_files=int(header["open_files"]))
+            fds = [out_w, err_w] + ([channel] if channel is not None else [])
+            ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+            mine.sendmsg([json.dumps(request).encode()], ancillary)
+            os.close(out_w)
+            os.close(err_w)
+            failure = mine.recv(4096)  # empty at EOF: the job's process runs
+        if failure:
+            os.waitpid(pid, 0)
+            os.close(out_r)
+            os.close(err_r)
+            raise OSError(failure.decode(errors="replace"))
+        limit = int(header["output_bytes"])
+        return _Child(pid, _Tail(limit), _Tail(limit), (out_r, err_r))
 
-    return apply
+
+_FORK_SERVER: _ForkServer | None = None
+RESTARTS = 4
+"""How often a container starts its fork-server before it runs every job by exec."""
+FORKED_PYTHON_ENV = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
+"""The interpreter's variables a forked job honours (`sandboxes.forkserver._setup`)."""
 
 
-def run_job(stream: BinaryIO, header: dict[str, Any]) -> dict[str, Any]:
-    """Place the files, run the command under the deadline, collect, clean up."""
-    clean = all([_wipe(directory) for directory in SCRATCH])
-    _place_files(stream, header["files"])
-    out, err = _Tail(int(header["output_bytes"])), _Tail(int(header["output_bytes"]))
+def _start(
+    header: dict[str, Any], argv: list[str], cwd: str, env: dict[str, str], uid: int, channel: int | None
+) -> _Child:
+    """A job process: a fork of the warm fork-server when it can carry the command, else exec."""
+    if _FORK_SERVER is not None and _FORK_SERVER.usable(argv, env):
+        try:
+            return _FORK_SERVER.spawn(header, argv, cwd, env, uid, channel)
+        except (OSError, ValueError, KeyError):
+            _FORK_SERVER.lost()  # e.g. it was OOM-killed; exec still works
+    return _spawn(header, argv, cwd, env, uid, channel)
+
+
+def _environment(home: str, extra: dict[str, str]) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key in ("PATH", "LANG", "PYTHONPATH")}
-    env.update({"HOME": WORK, "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"})
-    env.update(header["env"])
+    env.update({"HOME": home, "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"})
+    env.update(extra)
+    return env
+
+
+def run_job(stream: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """Place the files, run the job under the deadline, collect, clean up.
+
+    Returns the reply and an open descriptor of the result file (its size is in the reply).
+    """
+    clean = all([_wipe(directory) for directory in SCRATCH])
+    candidate = header.get("candidate")
+    if candidate is not None and os.getuid() != 0:
+        raise ValueError("a judged job needs the server to run as root (it cannot switch uids)")
+    judge_uid = JUDGE_UID if candidate is not None else CANDIDATE_UID
+    _place_files(stream, WORK, header["files"], judge_uid)
+    if candidate is not None:
+        _place_files(stream, CANDIDATE_WORK, candidate["files"], CANDIDATE_UID)
     oom_before = _oom_kills()
     started = time.monotonic()
+    children: list[_Child] = []
+    channel = None
     try:
-        proc = subprocess.Popen(
-            header["command"],
-            cwd=WORK,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_limiter(header),
-        )
+        if candidate is None:
+            children.append(_start(header, header["command"], WORK, _environment(WORK, header["env"]), judge_uid, None))
+        else:
+            channel = socket.socketpair()
+            fd_env = {CHANNEL_ENV: str(CHANNEL_FD)}
+            judge_env = _environment(WORK, {**header["env"], **fd_env})
+            children.append(_start(header, header["command"], WORK, judge_env, judge_uid, channel[0].fileno()))
+            candidate_env = _environment(CANDIDATE_WORK, fd_env)  # never the judge's variables
+            children.append(
+                _start(header, candidate["command"], CANDIDATE_WORK, candidate_env, CANDIDATE_UID, channel[1].fileno())
+            )
     except OSError as exc:
-        return {"error": f"cannot start {header['command'][0]!r}: {exc.strerror or exc}", "clean": clean}
-    status, usage, timed_out = _supervise(proc, float(header["timeout_s"]), out, err)
+        _kill_everyone([child.pid for child in children])
+        for child in children:
+            _drain([child], deadline=time.monotonic())
+            os.close(child.pidfd)
+        return {"error": str(exc), "clean": clean}, None
+    finally:
+        for end in channel or ():
+            end.close()  # only the two processes hold the channel
+    timed_out = _supervise(children, float(header["timeout_s"]))
     wall = time.monotonic() - started
-    _kill_everyone(proc.pid)
-    proc.returncode = 0  # reaped by hand; keeps Popen from waiting again
-    result, result_error = _read_result(header["result_file"], int(header["result_limit"]))
-    clean = all([_wipe(directory) for directory in SCRATCH]) and clean
-    return {
-        "exit_code": None if status is None else os.waitstatus_to_exitcode(status),
+    _kill_everyone([child.pid for child in children])
+    _drain(children, deadline=time.monotonic() + 0.5)  # output written just before the end
+    judge = children[0]
+    result_fd, result_error = _open_result(header["result_file"])
+    result_size = None
+    if result_fd is not None:
+        result_size = os.fstat(result_fd).st_size
+        if result_size > int(header["result_limit"]):
+            os.close(result_fd)
+            result_fd, result_size = None, None
+            result_error = f"result file too large (> {int(header['result_limit'])} bytes)"
+    clean = all([_wipe(directory) for directory in SCRATCH]) and clean  # an open result fd survives this
+    reply: dict[str, Any] = {
+        "exit_code": None if timed_out else judge.exit_code(),
         "timed_out": timed_out,
         "oom_kills": _oom_kills() - oom_before,
-        "stdout": out.encoded(),
-        "stderr": err.encoded(),
-        "stdout_dropped": out.dropped,
-        "stderr_dropped": err.dropped,
-        "result": None if result is None else base64.b64encode(result).decode(),
+        "stdout": judge.out.encoded(),
+        "stderr": judge.err.encoded(),
+        "stdout_dropped": judge.out.dropped,
+        "stderr_dropped": judge.err.dropped,
+        "result_size": result_size,
         "result_error": result_error,
-        "peak_kb": getattr(usage, "ru_maxrss", None),
+        "peak_kb": max((getattr(child.usage, "ru_maxrss", 0) for child in children), default=0) or None,
         "wall_s": wall,
         "clean": clean,
     }
+    if candidate is not None:
+        other = children[1]
+        reply.update(
+            candidate_stdout=other.out.encoded(),
+            candidate_stderr=other.err.encoded(),
+            candidate_stdout_dropped=other.out.dropped,
+            candidate_stderr_dropped=other.err.dropped,
+            candidate_exit_code=other.exit_code(),
+        )
+    for child in children:
+        os.close(child.pidfd)
+    return reply, result_fd
 
 
-def _supervise(proc: subprocess.Popen[bytes], timeout_s: float, out: _Tail, err: _Tail) -> tuple[Any, Any, bool]:
-    """Pump the job's output until it exits or the deadline passes; (status, rusage, timed_out)."""
-    assert proc.stdout is not None and proc.stderr is not None
+def _supervise(children: list[_Child], timeout_s: float) -> bool:
+    """Pump the output until the first child (the judge) exits; True when the deadline came first."""
     deadline = time.monotonic() + timeout_s
-    pidfd = os.pidfd_open(proc.pid)
     selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ, out)
-    selector.register(proc.stderr, selectors.EVENT_READ, err)
-    selector.register(pidfd, selectors.EVENT_READ, None)
-    exited = False
+    for child in children:
+        for fd in child.pipes:
+            selector.register(fd, selectors.EVENT_READ, child)
+        selector.register(child.pidfd, selectors.EVENT_READ, child)
     try:
-        while not exited:
+        while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return None, None, True
+                return True
             for key, _ in selector.select(remaining):
-                if key.data is None:
-                    exited = True
+                child = key.data
+                if key.fd == child.pidfd:
+                    child.reap()
+                    selector.unregister(key.fileobj)
+                    if child is children[0]:
+                        return False
                     continue
                 chunk = os.read(key.fd, 65536)
                 if chunk:
-                    key.data.add(chunk)
+                    child.pipes[key.fd].add(chunk)
                 else:
                     selector.unregister(key.fileobj)
-        _, status, usage = os.wait4(proc.pid, 0)
-        _drain(selector, deadline=time.monotonic() + 0.2)  # output written just before exit
-        return status, usage, False
+                    del child.pipes[key.fd]
+                    os.close(key.fd)
     finally:
         selector.close()
-        os.close(pidfd)
 
 
-def _drain(selector: selectors.BaseSelector, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        streams = [key for key in selector.get_map().values() if key.data is not None]
-        if not streams:
-            return
-        ready = selector.select(max(0.0, deadline - time.monotonic()))
-        if not ready:
-            return
-        for key, _ in ready:
-            if key.data is None:
-                continue
-            chunk = os.read(key.fd, 65536)
-            if chunk:
-                key.data.add(chunk)
-            else:
-                selector.unregister(key.fileobj)
+def _drain(children: list[_Child], deadline: float) -> None:
+    """Read what is left in the output pipes; every writer is dead, so each ends at EOF."""
+    for child in children:
+        for fd, tail in child.pipes.items():
+            os.set_blocking(fd, False)
+            try:
+                while time.monotonic() < deadline and (chunk := os.read(fd, 65536)):
+                    tail.add(chunk)
+            except BlockingIOError:  # a writer somehow outlived the kill: keep what came
+                pass
+            os.close(fd)
+        child.pipes.clear()
+
+
+def _send_result(stdout: BinaryIO, fd: int, size: int) -> None:
+    """Stream exactly `size` bytes of the result file after the reply (padded if it shrank)."""
+    sent = 0
+    try:
+        while sent < size:
+            chunk = os.read(fd, min(1 << 20, size - sent))
+            if not chunk:
+                break
+            stdout.write(chunk)
+            sent += len(chunk)
+    finally:
+        os.close(fd)
+    if sent < size:
+        stdout.write(b" " * (size - sent))
 
 
 def _harden() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace, no /proc/1/{fd,mem,environ} for the job
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: fork-server jobs are ours outside PID 1 too
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # as PID 1, a default action means "ignored"
 
 
-def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
-    """Answer requests until the host closes the stream or sends one marked `last`."""
+def serve(stdin: BinaryIO, stdout: BinaryIO, fork_server: str | None = None) -> None:
+    """Answer requests until the host closes the stream or sends one marked `last`.
+
+    `fork_server`: the source of `sandboxes.forkserver`, to start Python jobs as forks of a
+    warm interpreter (a warm pool's containers), or None to exec every job.
+    """
+    global _FORK_SERVER
     _harden()
+    if fork_server is not None and os.getuid() == 0:
+        _FORK_SERVER = _ForkServer(fork_server)
+        _FORK_SERVER.start()
     while True:
         line = stdin.readline()
         if not line:
             return
         header = json.loads(_read_exact(stdin, int(line)))
+        result_fd = None
         try:
-            reply = run_job(stdin, header)
+            reply, result_fd = run_job(stdin, header)
         except (OSError, ValueError) as exc:
             reply = {"error": f"job server: {exc}", "clean": False}
         body = json.dumps(reply).encode()
         stdout.write(REPLY_TAG + b" %d\n" % len(body) + body)
+        if result_fd is not None:
+            _send_result(stdout, result_fd, int(reply["result_size"]))
         stdout.flush()
         if header.get("last") or not reply.get("clean", False):
             return
 
 
 if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    serve(sys.stdin.buffer, sys.stdout.buffer, sys.argv[1] if len(sys.argv) > 1 else None)

@@ -2,7 +2,8 @@
 
 Containers are made on demand (one per job in flight) and kept, up to `max_idle` per spec,
 between jobs. Between two jobs the job server kills every process the first one left and
-empties /work, /tmp and /dev/shm, and says whether that worked; a container that did not come
+empties /work, /candidate (a judged job's two directories), /tmp and /dev/shm, and says
+whether that worked; a container that did not come
 back clean, ran out of time, or served `max_uses` jobs is destroyed instead of reused.
 
 What a reused container does not reset (why `max_uses` is finite): System V IPC objects and

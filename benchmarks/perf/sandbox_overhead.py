@@ -1,6 +1,6 @@
 """Sandbox overhead per job for a trivial program, next to a bare interpreter start (the floor).
 
-    python3 benchmarks/perf/sandbox_overhead.py [--jobs 30] [--json]
+    python3 benchmarks/perf/sandbox_overhead.py [--jobs 30] [--json] [--bin-packing-jobs 8]
 
 Measures the wall time of `Sandbox.run` for a job that writes `{}` to its result file, for
 the process backend, a fresh docker container per job, and the warm docker pool (after one
@@ -8,6 +8,15 @@ warm-up job), and of `subprocess.run([python, "-c", "pass"])` as the floor (and 
 without site-packages, `-I -S`, which is what a container's interpreter pays). Reports the
 median and the 90th percentile in milliseconds, and each backend's median as a multiple of the
 floor's. Docker rows are left out, with the reason, when the docker backend is not usable.
+
+A second table does the same for a real evaluation job: bin_packing's OR3 stage with its seed
+program (harness, instances, numpy), run in this process as an in-process evaluator would (the
+module loaded fresh each time, numpy already imported), in the process backend, in the warm
+docker pool with every job exec'd, and in the warm pool with its fork-server (jobs forked from
+an interpreter that has numpy). Its multiples are of the in-process median. The image's
+interpreter and numpy are not the host's, so one more row times the harness in one process
+inside the container (no start per run): the sandbox's own cost is the gap between that row
+and the fork-server's.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from sandboxes.process import ProcessSandbox
 TRIVIAL = Job(files={"main.py": b"open('result.json', 'w').write('{}')\n"}, command=[PYTHON, "main.py"], timeout_s=30)
 
 
-def _measure(step: Callable[[], None], jobs: int) -> list[float]:
+def _measure(step: Callable[[], object], jobs: int) -> list[float]:
     times = []
     for _ in range(jobs):
         started = time.perf_counter()
@@ -47,9 +56,134 @@ def _sandbox_step(sandbox: Sandbox) -> Callable[[], None]:
     return step
 
 
+def _bin_packing_job() -> Job:
+    from benchmarks.bin_packing import BinPacking
+
+    task = BinPacking()
+    stage = task.stages()[0]
+    files = {**task.harness_files(stage), **{name: text.encode() for name, text in task.seed_files().items()}}
+    return Job(files=files, command=[PYTHON, "harness.py", stage.name], timeout_s=120)
+
+
+def _in_process_step(job: Job) -> Callable[[], None]:
+    """The job's command run in this interpreter, in a directory of its files, numpy loaded."""
+    import importlib.util
+    import os
+    import tempfile
+
+    import numpy  # noqa: F401  # an in-process evaluator has it already
+
+    directory = tempfile.mkdtemp(prefix="clade-bench-")
+    for name, content in job.files.items():
+        Path(directory, name).write_bytes(content)
+    script, *arguments = list(job.command)[1:]
+
+    def step() -> None:
+        here, argv = os.getcwd(), sys.argv
+        os.chdir(directory)
+        try:
+            spec = importlib.util.spec_from_file_location("bench_harness", script)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.argv = [script, *arguments]
+            module.main()
+        finally:
+            os.chdir(here)
+            sys.argv = argv
+
+    return step
+
+
+#: Runs the job's harness `runs` times in one process inside the sandbox and reports each time:
+#: the evaluation's own cost under the image's interpreter and numpy, with no start at all.
+IN_IMAGE_DRIVER = """
+import importlib.util, json, sys, time
+import numpy
+script, arguments, runs = sys.argv[1], sys.argv[2:-1], int(sys.argv[-1])
+times = []
+for _ in range(runs):
+    started = time.perf_counter()
+    spec = importlib.util.spec_from_file_location("bench_harness", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.argv = [script, *arguments]
+    module.main()
+    times.append((time.perf_counter() - started) * 1000)
+json.dump(times, open("times.json", "w"))
+json.dump(times, open("result.json", "w"))
+"""
+
+
+def _in_image_times(sandbox: Sandbox, job: Job, runs: int) -> list[float]:
+    script, *arguments = list(job.command)[1:]
+    files = {**job.files, "bench_driver.py": IN_IMAGE_DRIVER.encode()}
+    command = [PYTHON, "bench_driver.py", script, *arguments, str(runs)]
+    outcome = sandbox.run(Job(files=files, command=command, timeout_s=600))
+    if not outcome.ok or not isinstance(outcome.result, list):
+        raise SystemExit(f"the in-image timing job failed: {outcome.failure()}")
+    return [float(value) for value in outcome.result]
+
+
+def _job_step(sandbox: Sandbox, job: Job) -> Callable[[], None]:
+    def step() -> None:
+        outcome = sandbox.run(job)
+        if not outcome.ok:
+            raise SystemExit(f"{sandbox.name}: the bin-packing job failed: {outcome.failure()}")
+
+    return step
+
+
+def _bin_packing_rows(jobs: int, docker_ready: bool) -> dict[str, list[float]]:
+    """Each way once per round, rounds interleaved, so that a busy machine's drift hits all alike."""
+    from contextlib import ExitStack
+
+    job = _bin_packing_job()
+    with ExitStack() as stack:
+        steps: dict[str, Callable[[], None]] = {"bin packing: in-process": _in_process_step(job)}
+        steps["bin packing: process backend"] = _job_step(stack.enter_context(ProcessSandbox()), job)
+        in_image: list[float] = []
+        if docker_ready:
+            from sandboxes.docker_backend import DockerSandbox
+
+            for label, fork_server in (("exec", False), ("fork-server", True)):
+                warm = stack.enter_context(DockerSandbox(warm=True, fork_server=fork_server))
+                _job_step(warm, job)()  # the pool's first container (and its fork-server's imports)
+                steps[f"bin packing: docker warm, {label}"] = _job_step(warm, job)
+            timed = warm
+        rows: dict[str, list[float]] = {name: [] for name in steps}
+        for _ in range(jobs):
+            for name, step in steps.items():
+                rows[name] += _measure(step, 1)
+            if docker_ready:
+                in_image += _in_image_times(timed, job, 1)
+    if docker_ready:
+        rows["bin packing: in-process, in the image"] = in_image
+    return rows
+
+
+def _table(rows: dict[str, list[float]], base: float) -> dict[str, dict[str, float]]:
+    return {
+        name: {
+            "median_ms": round(statistics.median(times), 1),
+            "p90_ms": round(sorted(times)[int(0.9 * (len(times) - 1))], 1),
+            "x_floor": round(statistics.median(times) / base, 2),
+            "jobs": len(times),
+        }
+        for name, times in rows.items()
+    }
+
+
+def _print(table: dict[str, dict[str, float]], multiple_of: str) -> None:
+    print(f"{'':38} {'median ms':>10} {'p90 ms':>8} {multiple_of:>12} {'jobs':>5}")
+    for name, row in table.items():
+        print(f"{name:38} {row['median_ms']:>10} {row['p90_ms']:>8} {row['x_floor']:>12} {row['jobs']:>5}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=30)
+    parser.add_argument("--bin-packing-jobs", type=int, default=8, help="0 leaves the bin-packing table out")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -76,22 +210,18 @@ def main() -> None:
     else:
         notes["docker"] = f"not measured: {why}"
 
-    floor = statistics.median(rows["floor: python -c pass"])
-    table = {
-        name: {
-            "median_ms": round(statistics.median(times), 1),
-            "p90_ms": round(sorted(times)[int(0.9 * (len(times) - 1))], 1),
-            "x_floor": round(statistics.median(times) / floor, 2),
-            "jobs": len(times),
-        }
-        for name, times in rows.items()
-    }
+    table = _table(rows, statistics.median(rows["floor: python -c pass"]))
+    packing: dict[str, dict[str, float]] = {}
+    if args.bin_packing_jobs > 0:
+        packed = _bin_packing_rows(args.bin_packing_jobs, ready)
+        packing = _table(packed, statistics.median(packed["bin packing: in-process"]))
     if args.json:
-        print(json.dumps({"results": table, "notes": notes}, indent=2))
+        print(json.dumps({"results": table, "bin_packing": packing, "notes": notes}, indent=2))
         return
-    print(f"{'':28} {'median ms':>10} {'p90 ms':>8} {'x floor':>8} {'jobs':>5}")
-    for name, row in table.items():
-        print(f"{name:28} {row['median_ms']:>10} {row['p90_ms']:>8} {row['x_floor']:>8} {row['jobs']:>5}")
+    _print(table, "x floor")
+    if packing:
+        print()
+        _print(packing, "x in-process")
     for name, note in notes.items():
         print(f"{name}: {note}")
 
