@@ -19,12 +19,11 @@ from sandboxes import PYTHON, Job, Sandbox
 from sandboxes.base import CHANNEL_ENV, CHANNEL_FD, Candidate
 from tests.sandboxes.conftest import TEST_LIMITS, open_backend, processes_with
 
-#: Backends and, for those that do not run judged jobs yet, why they are skipped. The docker
-#: backend joins by deleting its entries' reasons once it supports Job.candidate.
+#: Backends that run judged jobs and, for any that cannot here, why they are skipped.
 JUDGED_BACKENDS: dict[str, str | None] = {
     "process": None,
-    "docker-fresh": "the docker backend does not run Job.candidate yet",
-    "docker-warm": "the docker backend does not run Job.candidate yet",
+    "docker-fresh": None,
+    "docker-warm": None,
 }
 
 SECRET = "judge-secret-" + uuid.uuid4().hex
