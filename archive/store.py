@@ -7,9 +7,12 @@ touches so live readers, such as the population index behind parent selection, f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import os
 import random
+import signal
 import threading
 import zlib
 from collections.abc import Mapping, Sequence
@@ -24,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive.database import WRITE, ArchiveError, database_url, open_engine, sqlite_settings, storage_error
 from archive.dedup import code_hash
+from archive.errors import StorageError
 from archive.models import Blob, Evaluation, IslandMigration, LLMCall, Node, NodeFile, Run, utcnow
 from archive.population import EVALUATED, NodeRow, Population, PopulationIndex
 from archive.queries import LineageQueries
@@ -652,10 +656,19 @@ class Archive(LineageQueries):
         return self.nodes(run_id, statuses=("pending", "running"))
 
     def record_llm_call(self, **fields: Any) -> int:
+        """Store one LLM call and charge its tokens and cost to its run in the same transaction,
+        so the run's counters always equal the sum of its stored calls, whenever a kill lands."""
         with self._write() as session:
             call = LLMCall(**fields)
             session.add(call)
             session.flush()
+            tokens = int(fields.get("prompt_tokens") or 0) + int(fields.get("completion_tokens") or 0)
+            cost = float(fields.get("cost") or 0.0)
+            run_id = fields.get("run_id")
+            if run_id is not None and (tokens or cost):
+                session.execute(
+                    update(Run).where(Run.id == run_id).values(tokens=Run.tokens + tokens, cost=Run.cost + cost)
+                )
             return call.id
 
     def link_llm_calls(self, node_id: int, call_ids: Sequence[int], produced_by: int | None = None) -> None:
@@ -698,8 +711,22 @@ class Archive(LineageQueries):
         ]
 
 
+KILL_AT_WRITE = "CLADE_TEST_KILL_AT_WRITE"
+"""Crash tests only: `N` SIGKILLs this process inside its Nth write transaction, after the
+transaction's statements ran and before it commits (the kill a power cut would make)."""
+_writes = [0]
+
+
+def _maybe_killed() -> None:
+    wanted = os.environ.get(KILL_AT_WRITE)
+    if wanted:
+        _writes[0] += 1
+        if str(_writes[0]) == wanted:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 class _Transaction:
-    """One write transaction; database failures become ArchiveError after rollback."""
+    """One write transaction; database failures become StorageError after rollback."""
 
     def __init__(self, factory: sessionmaker[Session], timeout: float | None, file: Path | None) -> None:
         self._factory = factory
@@ -713,19 +740,26 @@ class _Transaction:
             self._session.connection(execution_options={WRITE: True})
         except SQLAlchemyError as error:
             self._session.close()
-            raise storage_error(error, self._timeout, self._file) from None
+            raise _stored(error, self._timeout, self._file) from None
         return self._session
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
             if exc_type is None:
+                self._session.flush()
+                _maybe_killed()
                 self._session.commit()
                 return
             self._session.rollback()
             if isinstance(exc, SQLAlchemyError):
-                raise storage_error(exc, self._timeout, self._file) from None
+                raise _stored(exc, self._timeout, self._file) from None
         except SQLAlchemyError as error:
-            self._session.rollback()
-            raise storage_error(error, self._timeout, self._file) from None
+            with contextlib.suppress(SQLAlchemyError):
+                self._session.rollback()
+            raise _stored(error, self._timeout, self._file) from None
         finally:
             self._session.close()
+
+
+def _stored(error: SQLAlchemyError, timeout: float | None, file: Path | None) -> StorageError:
+    return StorageError(str(storage_error(error, timeout, file)))
