@@ -289,7 +289,7 @@ class Evolution:
                 raise
             except Exception as exc:  # evaluate() contains the task's code; this is the last net
                 result = crashed(f"the evaluation failed on the host: {_one_line(exc)}")
-        self._admit(node, result)
+        result = self._admit(node, result)
         self._running.discard(node.id)
         self.stats.evaluations += 1
         self._count(result.status)
@@ -308,15 +308,16 @@ class Evolution:
         with self.gateway.session(node.id, self.task.llm_tokens_per_evaluation, "evaluation") as session:
             return evaluate(self.task, files, self.sandbox, session.attach)
 
-    def _admit(self, node: NodeView, result: Evaluation) -> None:
-        """Store the verdict; one the archive refuses (say a non-finite descriptor) is stored as
-        the node's `error` with the reason instead. Only a failing database gets out."""
+    def _admit(self, node: NodeView, result: Evaluation) -> Evaluation:
+        """Store the verdict; one the archive refuses (what the candidate wrote, say) is stored as
+        the node's `error` with the reason instead. Only a database that refuses that too gets out."""
         try:
             self._store(node, result)
-        except StorageError:
-            raise
+            return result
         except Exception as exc:
-            self._store(node, crashed(f"the evaluation could not be stored: {_one_line(exc)}", result.wall_s))
+            fallback = crashed(f"the evaluation could not be stored: {_one_line(exc)}", result.wall_s)
+            self._store(node, fallback)
+            return fallback
 
     def _store(self, node: NodeView, result: Evaluation) -> None:
         self.archive.record_evaluation(

@@ -153,6 +153,18 @@ def _unblob(content: bytes, encoding: str) -> str:
     return (zlib.decompress(content) if encoding == "zlib" else content).decode()
 
 
+def _text(value: Any) -> Any:
+    """Text as every backend stores it: PostgreSQL refuses NUL in text, and what a candidate or
+    model wrote may hold one; it is kept visible as the escape `\\x00`. Non-text passes through."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\\x00")
+    if isinstance(value, list):
+        return [_text(item) for item in value]
+    if isinstance(value, dict):
+        return {_text(key): _text(item) for key, item in value.items()}
+    return value
+
+
 def _clean_descriptors(descriptors: Mapping[str, Any]) -> dict[str, float]:
     clean: dict[str, float] = {}
     for name, value in descriptors.items():
@@ -305,11 +317,11 @@ class Archive(LineageQueries):
                 second_parent_id=parent_ids[1] if len(parent_ids) > 1 else None,
                 status=status,
                 code_hash=code_hash(files),
-                operator=operator,
-                model=model,
-                edit_format=edit_format,
-                patch=patch,
-                feedback=feedback,
+                operator=_text(operator),
+                model=_text(model),
+                edit_format=_text(edit_format),
+                patch=_text(patch),
+                feedback=_text(feedback),
                 metrics={},
                 descriptors={},
             )
@@ -367,10 +379,10 @@ class Archive(LineageQueries):
             node = self._unfinished_node(session, node_id)
             node.revision = self._bump(session, node.run_id)
             node.status, node.score, node.metrics = status, score, dict(metrics)
-            node.feedback, node.eval_wall_s, node.evaluated_at = feedback, wall_s, utcnow()
+            node.feedback, node.eval_wall_s, node.evaluated_at = _text(feedback), wall_s, utcnow()
             node.descriptors = clean
             for stage in stages:
-                session.add(Evaluation(node_id=node_id, sandbox=sandbox, **stage))
+                session.add(Evaluation(node_id=node_id, sandbox=sandbox, **{k: _text(v) for k, v in stage.items()}))
 
     @staticmethod
     def _unfinished_node(session: Session, node_id: int) -> Node:
@@ -659,7 +671,7 @@ class Archive(LineageQueries):
         """Store one LLM call and charge its tokens and cost to its run in the same transaction,
         so the run's counters always equal the sum of its stored calls, whenever a kill lands."""
         with self._write() as session:
-            call = LLMCall(**fields)
+            call = LLMCall(**{name: _text(value) for name, value in fields.items()})
             session.add(call)
             session.flush()
             tokens = int(fields.get("prompt_tokens") or 0) + int(fields.get("completion_tokens") or 0)
