@@ -213,7 +213,7 @@ def kill_loop(tmp_path: Path, rounds: int, seed: int) -> dict[str, Any]:
     for node_id, (status, _, _) in after.nodes.items():
         if status != "duplicate":
             assert after.stages.get(node_id), f"node {node_id} is {status} with no evaluation stored"
-    (tokens, cost, status, owner, iterations, failures), *others = after.runs
+    (tokens, _, status, owner, iterations, failures), *others = after.runs
     assert not others and status == "finished" and owner is None and iterations == BUDGET
     children = sum(1 for _, _, it in after.nodes.values() if it > 0)
     assert children + sum(json.loads(failures).values()) == BUDGET
