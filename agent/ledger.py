@@ -1,9 +1,11 @@
 """The run's ledger: one place that holds every LLM token and dollar spent, and what work in
 flight has reserved against the caps.
 
-A call reserves its most (prompt + max_output_tokens, and that priced) before it starts and is
-refused once spent + reserved reaches a cap; when it ends its reservation is replaced by what it
-really used. So however many calls are in flight, a cap is passed by at most one call's maximum.
+A call reserves its most (prompt + max_output_tokens, and that priced) before it starts; it may
+start only while spent + reserved is under every cap, else it waits for calls in flight to
+settle, and it is refused (BudgetExhausted) once what was really spent reaches a cap. When a call
+ends its reservation is replaced by what it used. So however many calls are in flight, a cap is
+passed by at most one call's maximum.
 The loop's LLM client, the gateway's upstream client and a resumed run's stored spend all charge
 this one object; the archive persists each call with its charge in one transaction
 (`Archive.record_llm_call`), which is what every view reads.
@@ -39,17 +41,25 @@ class Ledger:
             self.cost += cost
 
     def check(self) -> None:
-        """Raise BudgetExhausted once spending (reservations included) has reached a cap."""
+        """Raise BudgetExhausted once what was spent has reached a cap."""
         with self._lock:
-            self._check(self.tokens + self.reserved_tokens, self.cost + self.reserved_cost)
+            self._check(self.tokens, self.cost)
 
-    def reserve(self, tokens: int, cost: float) -> Reservation:
-        """Hold `tokens` and `cost` for a call about to start, or raise BudgetExhausted."""
+    def reserve(self, tokens: int, cost: float) -> Reservation | None:
+        """Hold `tokens` and `cost` for a call about to start; None while calls in flight hold
+        the rest of the budget (wait and ask again); BudgetExhausted once it is spent."""
         with self._lock:
-            self._check(self.tokens + self.reserved_tokens, self.cost + self.reserved_cost)
+            self._check(self.tokens, self.cost)
+            if self._over(self.tokens + self.reserved_tokens, self.cost + self.reserved_cost):
+                return None
             self.reserved_tokens += tokens
             self.reserved_cost += cost
             return Reservation(tokens, cost)
+
+    def _over(self, tokens: int, cost: float) -> bool:
+        return (self.max_cost is not None and cost >= self.max_cost) or (
+            self.max_tokens is not None and tokens >= self.max_tokens
+        )
 
     def settle(self, reservation: Reservation, tokens: int, cost: float) -> None:
         """The call ended: release its reservation and charge what it used (0, 0 if it failed unbilled)."""

@@ -33,6 +33,9 @@ from agent.prompting import messages_tokens
 
 Messages = Sequence[Mapping[str, str]]
 
+RESERVE_POLL_S = 0.02
+"""How often a call waiting for the budget that calls in flight hold looks again."""
+
 RETRYABLE = frozenset({"rate_limited", "server_error", "timeout", "connection", "empty_reply"})
 
 
@@ -131,7 +134,7 @@ class LLMClient:
         for attempt in range(attempts):
             async with self._slots:
                 # Reserved once a slot is free, so calls queued behind the semaphore hold nothing.
-                reservation = self._reserve(model, messages, max_output_tokens)
+                reservation = await self._reserve(model, messages, max_output_tokens)
                 try:
                     result = await self._attempt(model, messages, max_output_tokens)
                 except BaseException:
@@ -150,8 +153,9 @@ class LLMClient:
             await asyncio.sleep(self._delay(attempt))
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _reserve(self, model: str, messages: Messages, max_output_tokens: int | None) -> Reservation:
-        """Hold this attempt's most: its prompt plus the longest reply it may get, and that priced."""
+    async def _reserve(self, model: str, messages: Messages, max_output_tokens: int | None) -> Reservation:
+        """Hold this attempt's most: its prompt plus the longest reply it may get, and that priced;
+        wait while calls in flight hold the rest of the budget (the ledger is shared across threads)."""
         prompt, longest = messages_tokens(messages), max_output_tokens or self.settings.max_output_tokens
         tokens = prompt + longest
         cost = self._dearest_call
@@ -163,7 +167,9 @@ class LLMClient:
                 cost = max(cost, float(prompt_cost) + float(reply_cost))
             except Exception:  # unpriced (local) models: the dearest call seen so far stands in
                 pass
-        return self.budget.reserve(tokens, cost)
+        while (reservation := self.budget.reserve(tokens, cost)) is None:
+            await asyncio.sleep(RESERVE_POLL_S)
+        return reservation
 
     def _delay(self, attempt: int) -> float:
         base = min(60.0, self.settings.backoff_s * 2**attempt)
