@@ -359,6 +359,10 @@ def improvement(stats: RunStats) -> float | None:
     return stats.best_score - stats.seed_score
 
 
+class HostFault(Exception):
+    """Trusted code on the host raised something that is not an Exception (SystemExit, ...)."""
+
+
 def crashed(reason: str, wall_s: float = 0.0) -> Evaluation:
     """An `error` verdict for a node whose evaluation failed on the host side."""
     return Evaluation(status="error", score=None, metrics={}, reason=reason, wall_s=wall_s)
@@ -385,8 +389,10 @@ async def _in_thread(function: Callable[[NodeView], T], node: NodeView) -> T:
     def work() -> None:
         try:
             value = function(node)
-        except BaseException as exc:
+        except Exception as exc:
             loop.call_soon_threadsafe(settle, None, exc)
+        except BaseException as exc:  # SystemExit or the like from trusted code: this node's fault, not the run's
+            loop.call_soon_threadsafe(settle, None, HostFault(f"{type(exc).__name__}({exc}) was raised"))
         else:
             loop.call_soon_threadsafe(settle, value, None)
 
