@@ -129,7 +129,8 @@ def run(
         base_dir = config.parent if config is not None and task is None else None
         settings = replace(settings, task=task_ref(settings.task, base_dir))
         archive = _open(db)
-        result = start_run(archive, settings, name, out)
+        with _storage_fails():
+            result = start_run(archive, settings, name, out)
     _summary(archive, result)
 
 
@@ -137,15 +138,38 @@ def run(
 def resume(
     run_ref: RunArg = None,
     db: DbOption = None,
-    iterations: Annotated[int, typer.Option("--iterations", "-n", help="Extra iterations beyond the budget.")] = 0,
+    iterations: Annotated[
+        int, typer.Option("--iterations", "-n", help="Add N iterations to the run's budget (counted once).")
+    ] = 0,
 ) -> None:
-    """Continue an interrupted run (or extend a finished one with --iterations)."""
-    from agent.runner import resume_run
+    """Continue an interrupted run (or extend a finished one with --iterations N).
+
+    One process drives a run at a time: resuming a run another live process drives exits 2 and
+    names it. Resuming a finished run without --iterations says so and exits 0."""
+    from agent.runner import RunFinished, resume_run
 
     with _handled():
         archive = _open(db)
-        result = resume_run(archive, archive.find_run(run_ref), out, extra_iterations=iterations)
+        try:
+            with _storage_fails():
+                result = resume_run(archive, archive.find_run(run_ref), out, extra_iterations=iterations)
+        except RunFinished as done:
+            out.print(str(done), highlight=False, markup=False)
+            return
     _summary(archive, result)
+
+
+@contextmanager
+def _storage_fails() -> Iterator[None]:
+    """The archive failed under a run (full disk, database gone): one message, exit 1; everything
+    committed before is intact and `clade resume` continues once the cause is fixed."""
+    from agent.runner import RunAborted
+
+    try:
+        yield
+    except RunAborted as exc:
+        err.print(f"[bold red]error:[/] the run stopped: {exc}", highlight=False)
+        raise typer.Exit(code=1) from None
 
 
 def _summary(archive: Archive, result: Any) -> None:

@@ -41,6 +41,11 @@ class RunResult:
     interrupted: bool
 
 
+class RunAborted(Exception):
+    """The archive failed under a started run (full disk, database gone): exit 1, resumable.
+    The same failure before the run starts is bad input (an unusable archive), as any ArchiveError."""
+
+
 class RunFinished(Exception):
     """`clade resume` of a run that has nothing left to do: the message says how to extend it."""
 
@@ -149,7 +154,7 @@ def _drive(
         except StorageError:
             lease.abandon()  # the database is away: the next resume takes the lease over
     if failure is not None:
-        raise failure
+        raise RunAborted(str(failure)) from failure
     return RunResult(archive.find_run(str(run.id)), stats, status == "interrupted")
 
 

@@ -21,8 +21,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Engine, case, func, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, case, event, func, select, update
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.database import WRITE, ArchiveError, database_url, open_engine, sqlite_settings, storage_error
@@ -183,6 +184,15 @@ class Archive(LineageQueries):
         self._indexes: dict[int, PopulationIndex] = {}
         self._index_lock = threading.Lock()
         self._lock_timeout, self._file = sqlite_settings(engine)
+        event.listen(engine, "handle_error", self._lost)
+
+    def _lost(self, context: ExceptionContext) -> None:
+        """A read or write that failed because the database did (gone, full, locked too long) is a
+        StorageError like a refused write, so a run ends on it with one message, whatever it was doing."""
+        error = context.sqlalchemy_exception
+        if context.is_disconnect or isinstance(error, (OperationalError, InterfaceError)):
+            assert error is not None
+            raise _stored(error, self._lock_timeout, self._file)
 
     @classmethod
     def open(cls, ref: str | None = None) -> Archive:
