@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from agent.gateway import Gateway
+from agent.ledger import Ledger
 from agent.mutation import BudgetExhausted, LLMCallRecord, MutationContext, MutationFailed, Mutator, Parent
 from archive import Archive, NodeView, RunView, SelectionContext, code_hash, get_selector
 from archive.errors import StorageError
@@ -63,6 +64,16 @@ class RunStats:
     """Why the run ended before its iteration budget (an LLM cost or token cap), if it did."""
     interrupted: str | None = None
     """Why the run was stopped before its end (a signal, a lost lease), if it was: resumable."""
+    ledger: Ledger | None = None
+    """The run's LLM spend (agent/ledger.py) when it calls a model; the progress panel reads it."""
+
+    @property
+    def tokens(self) -> int | None:
+        return None if self.ledger is None else self.ledger.tokens
+
+    @property
+    def cost(self) -> float | None:
+        return None if self.ledger is None else self.ledger.cost
 
     @property
     def evaluations_per_s(self) -> float:
@@ -89,13 +100,14 @@ class Evolution:
         settings: LoopSettings,
         on_progress: ProgressCallback | None = None,
         gateway: Gateway | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.archive, self.run, self.task = archive, run, task
         self.gateway = gateway  # coding-agent tasks (DGM mode): each evaluation's LLM session, under its node
         self.mutator, self.sandbox, self.settings = mutator, sandbox, settings
         self.selector = get_selector(settings.selection)
         self.on_progress = on_progress or (lambda stats: None)
-        self.stats = RunStats(budget=settings.iterations)
+        self.stats = RunStats(budget=settings.iterations, ledger=ledger)
         self._evaluating = asyncio.Semaphore(settings.parallel_evaluations)
         self._novelty = None if settings.novelty is None else NoveltyIndex(settings.novelty)
         self._running: set[int] = set()

@@ -138,7 +138,17 @@ def _drive(
             RunDisplay(console) as display,
             llm_gateway(task, config, archive, run.id, mutator, sandbox, ledger) as gateway,
         ):
-            evolution = Evolution(archive, run, task, mutator, sandbox, settings, display.update, gateway=gateway)
+            evolution = Evolution(
+                archive,
+                run,
+                task,
+                mutator,
+                sandbox,
+                settings,
+                display.update,
+                gateway,
+                ledger if config.models else None,
+            )
             lease.on_lost = evolution.request_stop
             try:
                 stats = _run(evolution, console)
