@@ -25,12 +25,11 @@ from sqlalchemy import select, update
 
 from archive.errors import ArchiveError
 from archive.models import Run, utcnow
+from archive.owners import owner_gone, stale_after
 from archive.store import Archive
 
 HEARTBEAT_S = 2.0
 """How often the owner renews its heartbeat."""
-STALE_S = 30.0
-"""A heartbeat older than this is a dead owner's (unless CLADE_LEASE_STALE_S says otherwise)."""
 
 
 class LeaseHeld(ArchiveError):
@@ -46,23 +45,6 @@ class Owner:
     @classmethod
     def me(cls) -> Owner:
         return cls(f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}", socket.gethostname(), os.getpid())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
-def stale_after() -> float:
-    try:
-        return float(os.environ.get("CLADE_LEASE_STALE_S", STALE_S))
-    except ValueError:
-        return STALE_S
 
 
 class RunLease:
@@ -87,8 +69,7 @@ class RunLease:
             now = utcnow()
             if run.owner is not None and run.owner != self.owner.token:
                 age = (now - run.heartbeat_at).total_seconds() if run.heartbeat_at else float("inf")
-                dead = run.owner_host == self.owner.host and run.owner_pid is not None and not _alive(run.owner_pid)
-                if not dead and age < stale:
+                if not owner_gone(run.owner_host, run.owner_pid, run.heartbeat_at, stale):
                     raise LeaseHeld(
                         f"run {run.name} is being driven by another process: pid {run.owner_pid} on "
                         f"{run.owner_host} (owner {run.owner}, heartbeat {age:.0f} s ago). Wait for it to end, "

@@ -30,6 +30,7 @@ from archive.database import WRITE, ArchiveError, database_url, open_engine, sql
 from archive.dedup import code_hash
 from archive.errors import StorageError
 from archive.models import Blob, Evaluation, IslandMigration, LLMCall, Node, NodeFile, Run, utcnow
+from archive.owners import owner_gone
 from archive.population import EVALUATED, NodeRow, Population, PopulationIndex
 from archive.queries import LineageQueries
 
@@ -99,6 +100,9 @@ class LineageRow(NamedTuple):
 
 
 def _run_view(run: Run) -> RunView:
+    status = run.status
+    if status == "running" and (run.owner is None or owner_gone(run.owner_host, run.owner_pid, run.heartbeat_at)):
+        status = "interrupted"  # killed before it could say so: nothing drives it now
     return RunView(
         id=run.id,
         name=run.name,
@@ -106,7 +110,7 @@ def _run_view(run: Run) -> RunView:
         task_hash=run.task_hash,
         config=dict(run.config),
         seed=run.seed,
-        status=run.status,
+        status=status,
         iterations=run.iterations,
         tokens=run.tokens,
         cost=run.cost,

@@ -45,11 +45,13 @@ def test_a_dead_owner_on_this_host_is_taken_over_at_once(archive: Archive) -> No
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     RunLease(archive, run.id, other(gone.pid)).acquire()  # its heartbeat is fresh, but it is dead
+    assert archive.find_run(str(run.id)).status == "interrupted", "a run whose owner died reads running"
     mine = RunLease(archive, run.id)
     mine.acquire(extra_iterations=3)
     try:
         assert held_by(archive, run.id)[0] == mine.owner.token  # type: ignore[index]
         assert archive.find_run(str(run.id)).iterations == 13
+        assert archive.find_run(str(run.id)).status == "running"
     finally:
         mine.release("finished")
 
