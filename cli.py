@@ -89,6 +89,9 @@ def run(
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML file with the same settings.")] = None,
     selection: Annotated[Optional[str], typer.Option("--selection", help="Parent selection strategy.")] = None,
     parallel: Annotated[Optional[int], typer.Option("--parallel", help="Evaluations in flight.")] = None,
+    llm_concurrency: Annotated[
+        Optional[int], typer.Option("--llm-concurrency", help="LLM requests (proposals) in flight.")
+    ] = None,
     novelty: Annotated[
         Optional[float], typer.Option("--novelty", help="Skip children this close (cosine) to a program of the run.")
     ] = None,
@@ -115,6 +118,7 @@ def run(
                 "seed": seed,
                 "selection": selection,
                 "parallel": parallel,
+                "llm_concurrency": llm_concurrency,
                 "novelty": novelty,
             },
         )

@@ -43,6 +43,7 @@ class LoopSettings:
     selection: str = "power_law"
     parallel_evaluations: int = 2
     parallel_proposals: int = 4
+    """LLM requests (proposals) in flight; `clade run --llm-concurrency`."""
     novelty: float | None = None
     """Cosine at which a child counts as a near-copy and is not evaluated (archive.novelty); None: off."""
 
@@ -165,7 +166,9 @@ class Evolution:
                 except Exception:  # sampling or admission tripped on what a child holds: this proposal failed
                     self._failed("admission_error")
 
-        workers = max(self.settings.parallel_evaluations, self.settings.parallel_proposals)
+        # Up to `parallel_proposals` proposals in flight and `parallel_evaluations` evaluations;
+        # a worker whose child waits for an evaluation slot is the bounded queue between them.
+        workers = self.settings.parallel_evaluations + self.settings.parallel_proposals
         await asyncio.gather(*(worker() for _ in range(workers)))
 
     def _load_stats(self) -> None:

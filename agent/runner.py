@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
-from agent.config import RunConfig
+from agent.config import RunConfig, proposals_in_flight, with_llm_concurrency
 from agent.dgm import llm_gateway
 from agent.ledger import Ledger
 from agent.loop import Evolution, LoopSettings, RunStats
@@ -54,7 +54,7 @@ def start_run(archive: Archive, config: RunConfig, name: str | None, console: Co
     task = load_task(config.task)
     if config.selection is None:  # the run's snapshot records the strategy actually used
         config = dataclasses.replace(config, selection=task.default_selection)
-    mutator = build_mutator(config, task=task)
+    mutator = build_mutator(with_llm_concurrency(config), task=task)
     sandbox, why = open_sandbox(config.sandbox)
     run = archive.create_run(
         name=name,
@@ -94,7 +94,7 @@ def resume_run(archive: Archive, run: RunView, console: Console, extra_iteration
                 f"[yellow]note:[/] task {task.name} changed since the run started "
                 f"({run.task_hash} → {task.content_hash()}); scores may not compare"
             )
-        mutator = build_mutator(config, task=task)
+        mutator = build_mutator(with_llm_concurrency(config), task=task)
         sandbox, why = open_sandbox(config.sandbox)
     except BaseException:
         with contextlib.suppress(StorageError):
@@ -126,6 +126,7 @@ def _drive(
         seed=config.seed,
         selection=config.selection or task.default_selection,
         parallel_evaluations=config.parallel,
+        parallel_proposals=proposals_in_flight(config),
         novelty=config.novelty,
     )
     ledger = Ledger(config.max_cost, config.max_tokens)

@@ -128,3 +128,30 @@ def test_a_resumed_runs_spend_counts_against_the_cap(cost: float) -> None:
             ledger.reserve(10, 0.0)
     else:
         assert ledger.reserve(10, 0.1) is not None
+
+
+@pytest.mark.parametrize("where", ["option", "config file"])
+def test_llm_concurrency_sets_the_proposals_in_flight(
+    server: ScriptedServer, db_path: str, config: Path, where: str
+) -> None:
+    counter = iter(range(10_000))
+    lock = threading.Lock()
+
+    def varied(body: dict[str, Any]) -> Step:
+        with lock:
+            n = next(counter)
+        ScriptedServer.next_step(server, body)
+        return replace(reply(good(3.0 + n / 100)), stall_s=0.5)
+
+    server.next_step = varied  # type: ignore[method-assign]
+    extra: tuple[str, ...] = ("--llm-concurrency", "8")
+    if where == "config file":
+        config.write_text("llm_concurrency = 8\n" + config.read_text())
+        extra = ()
+    code, output = clade(*run_args(server, db_path, config, 16, *extra))
+    assert code == 0, output
+    assert server.max_in_flight > 4, f"only {server.max_in_flight} requests were ever in flight (was 4, hard-coded)"
+    assert server.max_in_flight <= 8
+    with sqlite3.connect(db_path) as db:
+        (stored,) = db.execute("SELECT config FROM runs").fetchone()
+    assert '"llm_concurrency": 8' in stored, "resume would not keep the setting"

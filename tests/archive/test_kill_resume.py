@@ -223,7 +223,7 @@ def kill_loop(tmp_path: Path, rounds: int, seed: int) -> dict[str, Any]:
 
 
 def test_a_run_killed_again_and_again_resumes_exactly(tmp_path: Path) -> None:
-    report = kill_loop(tmp_path, rounds=10, seed=int(os.environ.get("CLADE_KILL_SEED", "14")))
+    report = kill_loop(tmp_path, rounds=8, seed=int(os.environ.get("CLADE_KILL_SEED", "14")))
     print("kill loop:", report)
 
 
