@@ -48,9 +48,7 @@ def clade(*args: str) -> list[str]:
 
 
 def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        clade(*args), cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    return subprocess.Popen(clade(*args), cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def query(db: Path, sql: str) -> list[tuple[object, ...]]:
@@ -119,8 +117,13 @@ def test_one_owner_at_a_time_and_racing_extensions_count_once(tmp_path: Path) ->
 
 
 def test_a_second_interrupt_stops_at_once_and_loses_no_finished_evaluation(tmp_path: Path) -> None:
-    db = tmp_path / "clade.db"
-    run = start("run", str(task(tmp_path, sleep=20.0)), "-n", "4", "--sandbox", "process", "--db", str(db))
+    from tests.archive.test_kill_resume import DIES_WITH_RUN, leftover_jobs
+
+    db, jobs = tmp_path / "clade.db", tmp_path / "jobs"
+    jobs.mkdir()
+    command = clade("run", str(task(tmp_path, sleep=20.0)), "-n", "4", "--sandbox", "process", "--db", str(db))
+    run = subprocess.Popen(command, cwd=ROOT, env={**ENV, "TMPDIR": str(jobs)}, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         wait_for(db, "SELECT COUNT(*) FROM nodes WHERE status = 'running'", run)
         run.send_signal(signal.SIGINT)
@@ -133,6 +136,11 @@ def test_a_second_interrupt_stops_at_once_and_loses_no_finished_evaluation(tmp_p
         if run.poll() is None:
             run.kill()
     assert took < 15, f"a second Ctrl-C took {took:.1f} s to stop the run"  # the evaluation sleeps 20 s
+    time.sleep(0.3)
+    left = leftover_jobs(jobs)
+    for pid in left:  # until process jobs die with their run (bubblewrap --die-with-parent)
+        os.kill(pid, signal.SIGKILL)
+    assert not (DIES_WITH_RUN and left), f"sandbox jobs {left} outlived the stopped run"
     assert "Traceback" not in err, err
     assert query(db, "SELECT status, owner FROM runs") == [("interrupted", None)]
     assert set(statuses(db).values()) == {"pending"}, "the abandoned evaluation was not put back"
