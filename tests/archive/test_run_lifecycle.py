@@ -130,7 +130,7 @@ def test_a_second_interrupt_stops_at_once_and_loses_no_finished_evaluation(tmp_p
         time.sleep(0.5)
         stopped = time.monotonic()
         run.send_signal(signal.SIGINT)
-        out, err = run.communicate(timeout=30)
+        _, err = run.communicate(timeout=30)
         took = time.monotonic() - stopped
     finally:
         if run.poll() is None:
