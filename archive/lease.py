@@ -48,7 +48,7 @@ class Owner:
 
 
 class RunLease:
-    """The lease of one run by this process; `acquire` first, `release` (or the context) last."""
+    """The lease of one run by this process: `acquire` first, then `release` (or `abandon`)."""
 
     def __init__(self, archive: Archive, run_id: int, owner: Owner | None = None) -> None:
         self.archive, self.run_id = archive, run_id
