@@ -174,6 +174,9 @@ def run(
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML file with the same settings.")] = None,
     selection: Annotated[Optional[str], typer.Option("--selection", help="Parent selection strategy.")] = None,
     parallel: Annotated[Optional[int], typer.Option("--parallel", help="Evaluations in flight.")] = None,
+    llm_concurrency: Annotated[
+        Optional[int], typer.Option("--llm-concurrency", help="LLM requests (proposals) in flight.")
+    ] = None,
     novelty: Annotated[
         Optional[float], typer.Option("--novelty", help="Skip children this close (cosine) to a program of the run.")
     ] = None,
@@ -202,6 +205,7 @@ def run(
                 "seed": seed,
                 "selection": selection,
                 "parallel": parallel,
+                "llm_concurrency": llm_concurrency,
                 "novelty": novelty,
             },
         )
@@ -216,7 +220,8 @@ def run(
         base_dir = config.parent if config is not None and task is None else None
         settings = replace(settings, task=task_ref(settings.task, base_dir))
         archive = _open(db)
-        result = start_run(archive, settings, name, out)
+        with _storage_fails():
+            result = start_run(archive, settings, name, out)
     _summary(archive, result)
 
 
@@ -224,17 +229,40 @@ def run(
 def resume(
     run_ref: RunArg = None,
     db: DbOption = None,
-    iterations: Annotated[int, typer.Option("--iterations", "-n", help="Extra iterations beyond the budget.")] = 0,
+    iterations: Annotated[
+        int, typer.Option("--iterations", "-n", help="Add N iterations to the run's budget (counted once).")
+    ] = 0,
     allow_weak_sandbox: AllowWeakOption = False,
 ) -> None:
-    """Continue an interrupted run (or extend a finished one with --iterations)."""
+    """Continue an interrupted run (or extend a finished one with --iterations N).
+
+    One process drives a run at a time: resuming a run another live process drives exits 2 and
+    names it. Resuming a finished run without --iterations says so and exits 0."""
     _allow_weak(allow_weak_sandbox)
-    from agent.runner import resume_run
+    from agent.runner import RunFinished, resume_run
 
     with _handled():
         archive = _open(db)
-        result = resume_run(archive, archive.find_run(run_ref), out, extra_iterations=iterations)
+        try:
+            with _storage_fails():
+                result = resume_run(archive, archive.find_run(run_ref), out, extra_iterations=iterations)
+        except RunFinished as done:
+            out.print(str(done), highlight=False, markup=False)
+            return
     _summary(archive, result)
+
+
+@contextmanager
+def _storage_fails() -> Iterator[None]:
+    """The archive failed under a run (full disk, database gone): one message, exit 1; everything
+    committed before is intact and `clade resume` continues once the cause is fixed."""
+    from agent.runner import RunAborted
+
+    try:
+        yield
+    except RunAborted as exc:
+        err.print(f"[bold red]error:[/] the run stopped: {markup_safe(str(exc))}", highlight=False)
+        raise typer.Exit(code=1) from None
 
 
 def _summary(archive: Archive, result: Any) -> None:

@@ -28,10 +28,13 @@ class RunConfig:
     sandbox: str = "auto"
     """auto, docker or process."""
     parallel: int = 2
+    """Evaluations in flight at once."""
+    llm_concurrency: int | None = None
+    """Proposals (LLM requests) in flight at once, bounded apart from evaluations; None: the
+    `[extra.llm] concurrency` setting (4 unless set)."""
     novelty: float | None = None
     """Novelty filter: a child whose code embedding reaches this cosine to a program of the run is
     recorded as a duplicate and not evaluated (e.g. 0.99); None (default): off."""
-    """Evaluations in flight at once."""
     models: tuple[str, ...] = ()
     """LLM model strings (litellm names), optionally `name@weight`; none means the offline mutator."""
     api_base: str | None = None
@@ -53,6 +56,8 @@ class RunConfig:
             raise ConfigError(f"iterations must be 0 or more, not {self.iterations}")
         if self.parallel < 1:
             raise ConfigError(f"parallel must be at least 1, not {self.parallel}")
+        if self.llm_concurrency is not None and self.llm_concurrency < 1:
+            raise ConfigError(f"llm_concurrency must be at least 1, not {self.llm_concurrency}")
         if self.novelty is not None and not (isinstance(self.novelty, (int, float)) and 0 < self.novelty <= 1):
             raise ConfigError(f"novelty is a cosine threshold in (0, 1], not {self.novelty!r}")
         if self.max_cost is not None and not self.max_cost > 0:
@@ -94,8 +99,12 @@ def merge(base: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> RunCo
         raise ConfigError("no task given: pass TASK or set `task` in the config file")
     values["models"] = tuple(values.get("models") or ())
     try:
-        for name, kind in (("iterations", int), ("seed", int), ("parallel", int)):
-            if name in values and not isinstance(values[name], kind):
+        for name, kind in (("iterations", int), ("seed", int), ("parallel", int), ("llm_concurrency", int)):
+            if (
+                name in values
+                and values[name] is not None
+                and (not isinstance(values[name], kind) or isinstance(values[name], bool))
+            ):
                 raise ConfigError(f"{name} must be an integer, not {values[name]!r}")
         if "max_tokens" in values and (
             not isinstance(values["max_tokens"], int) or isinstance(values["max_tokens"], bool)
@@ -108,3 +117,22 @@ def merge(base: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> RunCo
         return RunConfig(**values)
     except TypeError as exc:
         raise ConfigError(f"bad configuration: {exc}") from None
+
+
+def proposals_in_flight(config: RunConfig) -> int:
+    """LLM requests in flight: `llm_concurrency`, else `[extra.llm] concurrency`, else 4."""
+    if config.llm_concurrency is not None:
+        return config.llm_concurrency
+    llm = config.extra.get("llm", {}) if isinstance(config.extra, Mapping) else {}
+    wanted = llm.get("concurrency") if isinstance(llm, Mapping) else None
+    return wanted if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted >= 1 else 4
+
+
+def with_llm_concurrency(config: RunConfig) -> RunConfig:
+    """`llm_concurrency` carried into `[extra.llm] concurrency`, which sizes the LLM client."""
+    if config.llm_concurrency is None:
+        return config
+    extra = dict(config.extra)
+    llm = extra.get("llm", {})
+    extra["llm"] = {**(llm if isinstance(llm, Mapping) else {}), "concurrency": config.llm_concurrency}
+    return dataclasses.replace(config, extra=extra)

@@ -16,6 +16,7 @@ from typing import Any
 
 from agent.config import RunConfig
 from agent.gateway import Gateway, Session, archive_recorder
+from agent.ledger import Ledger
 from agent.mutation import Mutator
 from archive import Archive, ArchiveError, RunView
 from benchmarks import Task, TaskError, load_task
@@ -24,7 +25,13 @@ from sandboxes import Sandbox, open_sandbox
 
 @contextlib.contextmanager
 def llm_gateway(
-    task: Task, config: RunConfig, archive: Archive, run_id: int, mutator: Mutator, sandbox: Sandbox
+    task: Task,
+    config: RunConfig,
+    archive: Archive,
+    run_id: int,
+    mutator: Mutator,
+    sandbox: Sandbox,
+    ledger: Ledger | None = None,
 ) -> Iterator[Gateway | None]:
     """A started gateway for a self-modifying task's run (None for other tasks), closed on exit."""
     if not task.self_modifying:
@@ -33,7 +40,8 @@ def llm_gateway(
     from agent.llm_settings import settings_from_config
     from agent.self_modify import SelfModifyMutator
 
-    gateway = Gateway(settings_from_config(config), archive_recorder(archive, run_id), seed=config.seed).start()
+    recorder = archive_recorder(archive, run_id)
+    gateway = Gateway(settings_from_config(config), recorder, seed=config.seed, ledger=ledger).start()
     if isinstance(mutator, SelfModifyMutator):
         mutator.bind(sandbox, gateway)
     try:

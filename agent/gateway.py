@@ -34,6 +34,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from agent.ledger import Ledger
 from agent.llm import FailedAttempt, LLMClient, LLMError
 from agent.llm_settings import LLMSettings
 from agent.mutation import BudgetExhausted, LLMCallRecord
@@ -83,8 +84,12 @@ class GatewayError(Exception):
 class Gateway:
     """The host side: a Unix-socket HTTP server, its sessions, and the upstream LLM client."""
 
-    def __init__(self, settings: LLMSettings, record: GatewayRecorder, seed: int = 0) -> None:
+    def __init__(
+        self, settings: LLMSettings, record: GatewayRecorder, seed: int = 0, ledger: Ledger | None = None
+    ) -> None:
         self.settings, self.record, self.seed = settings, record, seed
+        self.ledger = ledger
+        """The run's ledger, shared with the loop's own LLM client; None: the upstream client's own."""
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -117,7 +122,7 @@ class Gateway:
         return self
 
     async def _make_client(self) -> LLMClient:
-        return LLMClient(self.settings, seed=self.seed)  # its semaphore belongs to the gateway's loop
+        return LLMClient(self.settings, self.ledger, seed=self.seed)  # its semaphore belongs to the gateway's loop
 
     def close(self) -> None:
         if self._server is not None:
@@ -320,7 +325,7 @@ def _error(kind: str, message: str) -> dict[str, Any]:
 
 
 def archive_recorder(archive: Archive, run_id: int) -> GatewayRecorder:
-    """Store gateway calls in `archive` under the run and the session's node; charge the run."""
+    """Store gateway calls in `archive` under the run and the session's node (which charges the run)."""
 
     def record(call: LLMCallRecord, node_id: int | None) -> int | None:
         call_id: int = archive.record_llm_call(
@@ -337,9 +342,6 @@ def archive_recorder(archive: Archive, run_id: int) -> GatewayRecorder:
             edit_format=call.edit_format,
             applied=call.applied,
         )
-        tokens = call.prompt_tokens + call.completion_tokens
-        if tokens or call.cost:
-            archive.update_run(run_id, add_tokens=tokens, add_cost=call.cost)
-        return call_id
+        return call_id  # the call's tokens and cost were charged to the run in the same transaction
 
     return record

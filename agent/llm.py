@@ -8,8 +8,9 @@ run needs. Any litellm model string works (OpenAI, Anthropic, Gemini, Ollama, Op
   the count here is the only one.
 - Every call has a hard timeout, enforced twice: by the HTTP client and by `asyncio.wait_for`.
 - A semaphore bounds the calls in flight.
-- Tokens and cost (litellm's price table; 0 for unpriced local models) are added to a Budget,
-  which refuses new calls once a cap is reached: the run then ends cleanly.
+- Tokens and cost (litellm's price table; 0 for unpriced local models) go to the run's Ledger
+  (agent/ledger.py): each attempt reserves its most before it is sent and is refused once a cap
+  is reached, so many calls in flight pass a cap by at most one call's maximum.
 - Each failed attempt is handed to a callback so the caller can store it; the successful reply
   is returned with its usage for the caller to store alongside what became of it.
 
@@ -25,10 +26,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agent.ledger import Ledger, Reservation
 from agent.llm_settings import LLMSettings, import_litellm
-from agent.mutation import BudgetExhausted, LLMCallRecord
+from agent.mutation import LLMCallRecord
+from agent.prompting import messages_tokens
 
 Messages = Sequence[Mapping[str, str]]
+
+RESERVE_POLL_S = 0.02
+"""How often a call waiting for the budget that calls in flight hold looks again."""
 
 RETRYABLE = frozenset({"rate_limited", "server_error", "timeout", "connection", "empty_reply"})
 
@@ -103,33 +109,15 @@ class LLMError(Exception):
         self.kind = kind
 
 
-class Budget:
-    """Tokens and dollars spent by a run's LLM calls, against optional caps."""
-
-    def __init__(self, max_cost: float | None = None, max_tokens: int | None = None) -> None:
-        self.max_cost, self.max_tokens = max_cost, max_tokens
-        self.cost, self.tokens = 0.0, 0
-
-    def charge(self, tokens: int, cost: float) -> None:
-        self.tokens += tokens
-        self.cost += cost
-
-    def check(self) -> None:
-        """Raise BudgetExhausted once a cap is reached (calls already in flight still finish)."""
-        if self.max_cost is not None and self.cost >= self.max_cost:
-            raise BudgetExhausted(
-                f"LLM cost budget reached: ${self.cost:.4f} spent of the --max-cost ${self.max_cost:g}"
-            )
-        if self.max_tokens is not None and self.tokens >= self.max_tokens:
-            raise BudgetExhausted(
-                f"LLM token budget reached: {self.tokens} tokens used of the --max-tokens {self.max_tokens}"
-            )
+Budget = Ledger
+"""The name earlier versions used for the run's ledger."""
 
 
 class LLMClient:
-    def __init__(self, settings: LLMSettings, budget: Budget | None = None, seed: int = 0) -> None:
+    def __init__(self, settings: LLMSettings, budget: Ledger | None = None, seed: int = 0) -> None:
         self.settings = settings
-        self.budget = budget or Budget(settings.max_cost, settings.max_tokens)
+        self.budget = budget or Ledger(settings.max_cost, settings.max_tokens)
+        self._dearest_call = 0.0
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._jitter = random.Random(seed)
         self._unpriced: set[str] = set()
@@ -144,9 +132,17 @@ class LLMClient:
         """One reply, after up to `max_retries` retries of transient failures."""
         attempts = self.settings.max_retries + 1
         for attempt in range(attempts):
-            self.budget.check()
             async with self._slots:
-                result = await self._attempt(model, messages, max_output_tokens)
+                # Reserved once a slot is free, so calls queued behind the semaphore hold nothing.
+                reservation = await self._reserve(model, messages, max_output_tokens)
+                try:
+                    result = await self._attempt(model, messages, max_output_tokens)
+                except BaseException:
+                    self.budget.settle(reservation, 0, 0.0)  # cancelled: nothing came back to charge
+                    raise
+                used = result.prompt_tokens + result.completion_tokens
+                cost = result.cost if isinstance(result, LLMReply) else 0.0
+                self.budget.settle(reservation, used, cost)
             if isinstance(result, LLMReply):
                 return result
             if on_failure is not None:
@@ -156,6 +152,24 @@ class LLMClient:
                 raise LLMError(result.kind, f"{model}: {result.error}{tries}")
             await asyncio.sleep(self._delay(attempt))
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _reserve(self, model: str, messages: Messages, max_output_tokens: int | None) -> Reservation:
+        """Hold this attempt's most: its prompt plus the longest reply it may get, and that priced;
+        wait while calls in flight hold the rest of the budget (the ledger is shared across threads)."""
+        prompt, longest = messages_tokens(messages), max_output_tokens or self.settings.max_output_tokens
+        tokens = prompt + longest
+        cost = self._dearest_call
+        if self.budget.max_cost is not None:
+            try:
+                prompt_cost, reply_cost = import_litellm().cost_per_token(
+                    model=model, prompt_tokens=prompt, completion_tokens=longest
+                )
+                cost = max(cost, float(prompt_cost) + float(reply_cost))
+            except Exception:  # unpriced (local) models: the dearest call seen so far stands in
+                pass
+        while (reservation := self.budget.reserve(tokens, cost)) is None:
+            await asyncio.sleep(RESERVE_POLL_S)
+        return reservation
 
     def _delay(self, attempt: int) -> float:
         base = min(60.0, self.settings.backoff_s * 2**attempt)
@@ -191,7 +205,7 @@ class LLMClient:
         prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
         cost = self._cost(litellm, response, model)
-        self.budget.charge(prompt_tokens + completion_tokens, cost)
+        self._dearest_call = max(self._dearest_call, cost)
         if not text.strip():
             return FailedAttempt(
                 model,

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from agent.edit_formats import EditError, EditFormat, get_format
 from agent.ensemble import make_chooser
 from agent.evolve_blocks import EditRejected, validate_child
+from agent.ledger import Ledger
 from agent.llm import FailedAttempt, LLMClient, LLMError
 from agent.llm_settings import LLMSettings, import_litellm
 from agent.mutation import LLMCallRecord, MutationContext, MutationFailed, Mutator, Parent, Proposal
@@ -49,6 +50,9 @@ class LLMMutator(Mutator):
 
     def account(self, tokens: int, cost: float) -> None:
         self.client.budget.charge(tokens, cost)
+
+    def use_ledger(self, ledger: Ledger) -> None:
+        self.client.budget = ledger
 
     async def _propose(self, parents: Sequence[Parent], context: MutationContext) -> Proposal:
         model = self.chooser.choose(context.rng)

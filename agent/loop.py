@@ -4,6 +4,12 @@ Proposals and evaluations run concurrently, bounded separately. The archive is t
 of record: every child is written (as `pending`) before it is evaluated and its result is
 written in one transaction after, so a run killed at any point resumes without losing a finished
 evaluation or evaluating a finished child twice.
+
+The loop is the boundary around everything a candidate or a model produced: an exception out of
+a mutator is a counted failure, one out of an evaluation or admission is that node's `error`
+with a one-line reason, and the loop goes on. Only the archive failing to store (StorageError)
+ends a run. `request_stop` stops gracefully (no new work starts; evaluations in flight finish);
+a cancelled loop puts the nodes it was evaluating back to `pending` for the next resume.
 """
 
 from __future__ import annotations
@@ -12,16 +18,22 @@ import asyncio
 import dataclasses
 import math
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from agent.gateway import Gateway
+from agent.ledger import Ledger
 from agent.mutation import BudgetExhausted, LLMCallRecord, MutationContext, MutationFailed, Mutator, Parent
 from archive import Archive, NodeView, RunView, SelectionContext, code_hash, get_selector
+from archive.errors import StorageError
 from archive.novelty import NoveltyIndex, embed
 from benchmarks import Evaluation, Task, evaluate
 from sandboxes import Sandbox
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,7 @@ class LoopSettings:
     selection: str = "power_law"
     parallel_evaluations: int = 2
     parallel_proposals: int = 4
+    """LLM requests (proposals) in flight; `clade run --llm-concurrency`."""
     novelty: float | None = None
     """Cosine at which a child counts as a near-copy and is not evaluated (archive.novelty); None: off."""
 
@@ -50,6 +63,18 @@ class RunStats:
     started: float = field(default_factory=time.monotonic)
     stopped: str | None = None
     """Why the run ended before its iteration budget (an LLM cost or token cap), if it did."""
+    interrupted: str | None = None
+    """Why the run was stopped before its end (a signal, a lost lease), if it was: resumable."""
+    ledger: Ledger | None = None
+    """The run's LLM spend (agent/ledger.py) when it calls a model; the progress panel reads it."""
+
+    @property
+    def tokens(self) -> int | None:
+        return None if self.ledger is None else self.ledger.tokens
+
+    @property
+    def cost(self) -> float | None:
+        return None if self.ledger is None else self.ledger.cost
 
     @property
     def evaluations_per_s(self) -> float:
@@ -76,24 +101,49 @@ class Evolution:
         settings: LoopSettings,
         on_progress: ProgressCallback | None = None,
         gateway: Gateway | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.archive, self.run, self.task = archive, run, task
         self.gateway = gateway  # coding-agent tasks (DGM mode): each evaluation's LLM session, under its node
         self.mutator, self.sandbox, self.settings = mutator, sandbox, settings
         self.selector = get_selector(settings.selection)
         self.on_progress = on_progress or (lambda stats: None)
-        self.stats = RunStats(budget=settings.iterations)
+        self.stats = RunStats(budget=settings.iterations, ledger=ledger)
         self._evaluating = asyncio.Semaphore(settings.parallel_evaluations)
         self._novelty = None if settings.novelty is None else NoveltyIndex(settings.novelty)
+        self._running: set[int] = set()
+
+    def request_stop(self, why: str) -> None:
+        """Start no new proposal or evaluation; what is in flight finishes (thread-safe)."""
+        self.stats.interrupted = self.stats.interrupted or why
+
+    @property
+    def _halted(self) -> bool:
+        return self.stats.stopped is not None or self.stats.interrupted is not None
 
     async def run_to_budget(self) -> RunStats:
         """Evaluate the seed (if new), finish what a killed run left, then use the budget."""
+        try:
+            await self._run_to_budget()
+        finally:
+            self._release_running()
+        return self.stats
+
+    def _release_running(self) -> None:
+        """Nodes whose evaluation this loop abandoned (cancelled, crashed) go back to `pending`."""
+        for node_id in sorted(self._running):
+            try:
+                self.archive.set_status(node_id, "pending")
+            except StorageError:  # the database is away: resume finds them `running` and redoes them
+                break
+        self._running.clear()
+
+    async def _run_to_budget(self) -> None:
         self._load_stats()
         seed = self.archive.seed_node(self.run.id)
         if seed is None:
             seed = self.archive.add_node(run_id=self.run.id, files=self.task.seed_files(), iteration=0)
-        for node in self.archive.unfinished(self.run.id):
-            await self._evaluate(node)
+        await asyncio.gather(*(self._evaluate(node) for node in self.archive.unfinished(self.run.id)))
         if self._novelty is not None:  # the programs a resumed run already holds
             for node in self.archive.nodes(self.run.id):
                 if node.status != "duplicate":
@@ -107,13 +157,19 @@ class Evolution:
 
         async def worker() -> None:
             for iteration in iterations:
-                if self.stats.stopped is not None:
+                if self._halted:
                     break
-                await self._iteration(iteration, proposing)
+                try:
+                    await self._iteration(iteration, proposing)
+                except StorageError:
+                    raise
+                except Exception:  # sampling or admission tripped on what a child holds: this proposal failed
+                    self._failed("admission_error")
 
-        workers = max(self.settings.parallel_evaluations, self.settings.parallel_proposals)
+        # Up to `parallel_proposals` proposals in flight and `parallel_evaluations` evaluations;
+        # a worker whose child waits for an evaluation slot is the bounded queue between them.
+        workers = self.settings.parallel_evaluations + self.settings.parallel_proposals
         await asyncio.gather(*(worker() for _ in range(workers)))
-        return self.stats
 
     def _load_stats(self) -> None:
         counts = self.archive.run_counts(self.run.id)
@@ -123,7 +179,6 @@ class Evolution:
         self.stats.statuses = counts
         run = self.archive.find_run(str(self.run.id))
         self.stats.failures = dict(run.failures)
-        self.mutator.account(run.tokens, run.cost)  # a resumed run's spending counts against its caps
         seed = self.archive.seed_node(self.run.id)
         self.stats.seed_score = seed.score if seed else None
         self._note_best()
@@ -150,21 +205,22 @@ class Evolution:
             record_call=self._record_call,
         )
         async with proposing:
-            if self.stats.stopped is not None:
+            if self._halted:
                 return
             try:
                 proposal = await self.mutator.propose(parents, context)
             except MutationFailed as failure:
-                self.archive.update_run(self.run.id, failure=failure.kind)
-                self.stats.failures[failure.kind] = self.stats.failures.get(failure.kind, 0) + 1
-                self.on_progress(self.stats)
+                self._failed(failure.kind)
                 return
             except BudgetExhausted as exhausted:
                 # Not a failure of this iteration: it stays unused, so a resume with a larger cap redoes it.
                 self.stats.stopped = self.stats.stopped or str(exhausted)
                 return
-        if not proposal.call_ids and (proposal.tokens or proposal.cost):  # recorded calls are charged already
-            self.archive.update_run(self.run.id, add_tokens=proposal.tokens, add_cost=proposal.cost)
+            except StorageError:
+                raise
+            except Exception:  # a bug in a mutator, or a reply it did not expect: this proposal failed
+                self._failed("mutator_error")
+                return
         duplicate_of = self.archive.find_duplicate(self.run.id, code_hash(proposal.files))
         why_duplicate = None if duplicate_of is None else f"duplicate of node {duplicate_of}"
         embedding = None
@@ -201,16 +257,20 @@ class Evolution:
             return
         result = await self._evaluate(node)
         parent_score = parent_nodes[0].score
-        gain = None if result.score is None or parent_score is None else result.score - parent_score
-        self.mutator.observe(proposal, gain)
+        if result is not None:
+            gain = None if result.score is None or parent_score is None else result.score - parent_score
+            self.mutator.observe(proposal, gain)
+
+    def _failed(self, kind: str) -> None:
+        """A proposal that made no child: counted against the iteration budget, by kind."""
+        self.archive.update_run(self.run.id, failure=kind)
+        self.stats.failures[kind] = self.stats.failures.get(kind, 0) + 1
+        self.on_progress(self.stats)
 
     def _record_call(self, call: LLMCallRecord) -> int:
-        """Store one LLM call against the run (its node is linked once made) and charge its usage."""
-        call_id = self.archive.record_llm_call(run_id=self.run.id, **dataclasses.asdict(call))
-        tokens = call.prompt_tokens + call.completion_tokens
-        if tokens or call.cost:
-            self.archive.update_run(self.run.id, add_tokens=tokens, add_cost=call.cost)
-        return call_id
+        """Store one LLM call against the run (its node is linked once made); the archive charges
+        its usage to the run in the same transaction."""
+        return self.archive.record_llm_call(run_id=self.run.id, **dataclasses.asdict(call))
 
     def _inspirations(self, parents: list[NodeView], rng: random.Random) -> list[Parent]:
         """The best valid nodes and a few random others (diversity), for mutators that show them."""
@@ -231,15 +291,50 @@ class Evolution:
     def _parent(self, node: NodeView) -> Parent:
         return Parent(node.id, self.archive.files(node.id), node.score, node.metrics, node.status, node.feedback)
 
-    async def _evaluate(self, node: NodeView) -> Evaluation:
-        files = self.archive.files(node.id)
+    async def _evaluate(self, node: NodeView) -> Evaluation | None:
+        """Evaluate and store one node; None when a stop came first (the node stays `pending`)."""
         async with self._evaluating:
+            if self.stats.interrupted is not None:
+                return None
             self.archive.set_status(node.id, "running")
-            if self.gateway is None:
-                result = await asyncio.to_thread(evaluate, self.task, files, self.sandbox)
-            else:  # the candidate calls the LLM: through a session accounted to this node
-                with self.gateway.session(node.id, self.task.llm_tokens_per_evaluation, "evaluation") as session:
-                    result = await asyncio.to_thread(evaluate, self.task, files, self.sandbox, session.attach)
+            self._running.add(node.id)
+            try:
+                result = await _in_thread(self._judge, node)
+            except StorageError:
+                raise
+            except Exception as exc:  # evaluate() contains the task's code; this is the last net
+                result = crashed(f"the evaluation failed on the host: {_one_line(exc)}")
+        result = self._admit(node, result)
+        self._running.discard(node.id)
+        self.stats.evaluations += 1
+        self._count(result.status)
+        if node.iteration == 0:
+            self.stats.seed_score = result.score
+        if result.score is not None and (self.stats.best_score is None or result.score > self.stats.best_score):
+            self.stats.best_score, self.stats.best_node = result.score, node.id
+        self.on_progress(self.stats)
+        return result
+
+    def _judge(self, node: NodeView) -> Evaluation:
+        files = self.archive.files(node.id)
+        if self.gateway is None:
+            return evaluate(self.task, files, self.sandbox)
+        # The candidate calls the LLM: through a session accounted to this node.
+        with self.gateway.session(node.id, self.task.llm_tokens_per_evaluation, "evaluation") as session:
+            return evaluate(self.task, files, self.sandbox, session.attach)
+
+    def _admit(self, node: NodeView, result: Evaluation) -> Evaluation:
+        """Store the verdict; one the archive refuses (what the candidate wrote, say) is stored as
+        the node's `error` with the reason instead. Only a database that refuses that too gets out."""
+        try:
+            self._store(node, result)
+            return result
+        except Exception as exc:
+            fallback = crashed(f"the evaluation could not be stored: {_one_line(exc)}", result.wall_s)
+            self._store(node, fallback)
+            return fallback
+
+    def _store(self, node: NodeView, result: Evaluation) -> None:
         self.archive.record_evaluation(
             node.id,
             status=result.status,
@@ -268,14 +363,6 @@ class Evolution:
                 for s in result.stages
             ],
         )
-        self.stats.evaluations += 1
-        self._count(result.status)
-        if node.iteration == 0:
-            self.stats.seed_score = result.score
-        if result.score is not None and (self.stats.best_score is None or result.score > self.stats.best_score):
-            self.stats.best_score, self.stats.best_node = result.score, node.id
-        self.on_progress(self.stats)
-        return result
 
     def _count(self, status: str) -> None:
         self.stats.statuses[status] = self.stats.statuses.get(status, 0) + 1
@@ -285,3 +372,44 @@ def improvement(stats: RunStats) -> float | None:
     if stats.best_score is None or stats.seed_score is None or not math.isfinite(stats.seed_score):
         return None
     return stats.best_score - stats.seed_score
+
+
+class HostFault(Exception):
+    """Trusted code on the host raised something that is not an Exception (SystemExit, ...)."""
+
+
+def crashed(reason: str, wall_s: float = 0.0) -> Evaluation:
+    """An `error` verdict for a node whose evaluation failed on the host side."""
+    return Evaluation(status="error", score=None, metrics={}, reason=reason, wall_s=wall_s)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+async def _in_thread(function: Callable[[NodeView], T], node: NodeView) -> T:
+    """`function(node)` in a daemon thread: a run stopped at once does not wait for it to end."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: T | None, error: BaseException | None) -> None:
+        if done.cancelled():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(value)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            value = function(node)
+        except Exception as exc:
+            loop.call_soon_threadsafe(settle, None, exc)
+        except BaseException as exc:  # SystemExit or the like from trusted code: this node's fault, not the run's
+            loop.call_soon_threadsafe(settle, None, HostFault(f"{type(exc).__name__}({exc}) was raised"))
+        else:
+            loop.call_soon_threadsafe(settle, value, None)
+
+    threading.Thread(target=work, name=f"clade-eval-{node.id}", daemon=True).start()
+    return await done

@@ -10,8 +10,12 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from agent.evolve_blocks import EditRejected, validate_child
+
+if TYPE_CHECKING:
+    from agent.ledger import Ledger
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,9 @@ class Mutator(abc.ABC):
 
     def account(self, tokens: int, cost: float) -> None:
         """Spending already recorded for this run (a resumed run), counted against budget caps."""
+
+    def use_ledger(self, ledger: Ledger) -> None:
+        """Charge the run's one ledger (agent/ledger.py) for every call; the default makes none."""
 
     async def propose(self, parents: Sequence[Parent], context: MutationContext) -> Proposal:
         started = time.monotonic()

@@ -1,21 +1,35 @@
-"""Starting and resuming runs: wires the archive, task, sandbox and mutator into the loop."""
+"""Starting and resuming runs: wires the archive, task, sandbox and mutator into the loop.
+
+A run is driven by one process at a time: its lease (archive/lease.py) is taken before anything
+else and given up, with the run's final status, when the loop ends. The status is `finished`
+only when the loop used its budget (or reached an LLM cap); a stop, a lost lease or a failing
+archive leaves it `interrupted`, and `clade resume` continues it exactly.
+
+Stops: the first SIGINT or SIGTERM starts no new work and lets evaluations in flight finish; a
+second one stops at once, putting the nodes still being evaluated back to `pending`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import signal
 import time
 from dataclasses import dataclass
 
 from rich.console import Console
 
-from agent.config import RunConfig
+from agent.config import RunConfig, proposals_in_flight, with_llm_concurrency
 from agent.dgm import llm_gateway
+from agent.ledger import Ledger
 from agent.loop import Evolution, LoopSettings, RunStats
 from agent.mutation import Mutator
 from agent.mutators import build_mutator
 from agent.progress import RunDisplay
 from archive import Archive, RunView
+from archive.errors import StorageError
+from archive.lease import RunLease
 from benchmarks import Task, load_task
 from sandboxes import Sandbox, open_sandbox
 
@@ -27,11 +41,20 @@ class RunResult:
     interrupted: bool
 
 
+class RunAborted(Exception):
+    """The archive failed under a started run (full disk, database gone): exit 1, resumable.
+    The same failure before the run starts is bad input (an unusable archive), as any ArchiveError."""
+
+
+class RunFinished(Exception):
+    """`clade resume` of a run that has nothing left to do: the message says how to extend it."""
+
+
 def start_run(archive: Archive, config: RunConfig, name: str | None, console: Console) -> RunResult:
     task = load_task(config.task)
     if config.selection is None:  # the run's snapshot records the strategy actually used
         config = dataclasses.replace(config, selection=task.default_selection)
-    mutator = build_mutator(config, task=task)
+    mutator = build_mutator(with_llm_concurrency(config), task=task)
     sandbox, why = open_sandbox(config.sandbox)
     run = archive.create_run(
         name=name,
@@ -41,50 +64,150 @@ def start_run(archive: Archive, config: RunConfig, name: str | None, console: Co
         seed=config.seed,
         iterations=config.iterations,
     )
+    lease = RunLease(archive, run.id)
+    lease.acquire()
     console.print(f"run {run.name} (id {run.id}) on {task.name}: {why}; {mutator.name}", highlight=False)
-    return _drive(archive, run, config, task, mutator, sandbox, console)
+    return _drive(archive, run, config, task, mutator, sandbox, console, lease)
 
 
 def resume_run(archive: Archive, run: RunView, console: Console, extra_iterations: int = 0) -> RunResult:
-    config = RunConfig.from_json(run.config)
-    task = load_task(config.task)
-    if task.content_hash() != run.task_hash:
-        console.print(
-            f"[yellow]note:[/] task {task.name} changed since the run started "
-            f"({run.task_hash} → {task.content_hash()}); scores may not compare"
+    """Continue `run` (adding `extra_iterations` to its budget, once): LeaseHeld when another live
+    process drives it, RunFinished when it has nothing left to do and no extension was asked."""
+    if extra_iterations < 0:
+        from agent.config import ConfigError
+
+        raise ConfigError(f"--iterations adds iterations to the run: 0 or more, not {extra_iterations}")
+    if not extra_iterations and _complete(archive, run):
+        raise RunFinished(
+            f"run {run.name} is finished: all {run.iterations} iterations are done and every node is evaluated, "
+            f"so there is nothing to resume. To extend it, ask for more: `clade resume {run.name} --iterations N` "
+            "adds N iterations to its budget"
         )
-    if extra_iterations:
-        config = RunConfig.from_json({**config.to_json(), "iterations": config.iterations + extra_iterations})
-        archive.update_run(run.id, iterations=config.iterations)
-    mutator = build_mutator(config, task=task)
-    sandbox, why = open_sandbox(config.sandbox)
+    lease = RunLease(archive, run.id)
+    lease.acquire(extra_iterations)  # the extension is counted in the same transaction, once
+    try:
+        run = archive.find_run(str(run.id))
+        config = dataclasses.replace(RunConfig.from_json(run.config), iterations=run.iterations)
+        task = load_task(config.task)
+        if task.content_hash() != run.task_hash:
+            console.print(
+                f"[yellow]note:[/] task {task.name} changed since the run started "
+                f"({run.task_hash} → {task.content_hash()}); scores may not compare"
+            )
+        mutator = build_mutator(with_llm_concurrency(config), task=task)
+        sandbox, why = open_sandbox(config.sandbox)
+    except BaseException:
+        with contextlib.suppress(StorageError):
+            lease.release("interrupted")
+        raise
     console.print(f"resuming run {run.name} (id {run.id}) on {task.name}: {why}; {mutator.name}", highlight=False)
-    return _drive(archive, run, config, task, mutator, sandbox, console)
+    return _drive(archive, run, config, task, mutator, sandbox, console, lease)
+
+
+def _complete(archive: Archive, run: RunView) -> bool:
+    if run.status != "finished" or archive.unfinished(run.id):
+        return False
+    counts = archive.run_counts(run.id)
+    return counts["proposed"] + sum(run.failures.values()) >= run.iterations
 
 
 def _drive(
-    archive: Archive, run: RunView, config: RunConfig, task: Task, mutator: Mutator, sandbox: Sandbox, console: Console
+    archive: Archive,
+    run: RunView,
+    config: RunConfig,
+    task: Task,
+    mutator: Mutator,
+    sandbox: Sandbox,
+    console: Console,
+    lease: RunLease,
 ) -> RunResult:
     settings = LoopSettings(
         iterations=config.iterations,
         seed=config.seed,
         selection=config.selection or task.default_selection,
         parallel_evaluations=config.parallel,
+        parallel_proposals=proposals_in_flight(config),
         novelty=config.novelty,
     )
+    ledger = Ledger(config.max_cost, config.max_tokens)
+    ledger.charge(run.tokens, run.cost)  # a resumed run's stored spending counts against its caps
+    mutator.use_ledger(ledger)
     started = time.monotonic()
-    archive.update_run(run.id, status="running")
-    interrupted = False
-    with RunDisplay(console) as display, llm_gateway(task, config, archive, run.id, mutator, sandbox) as gateway:
-        evolution = Evolution(archive, run, task, mutator, sandbox, settings, display.update, gateway=gateway)
-        try:
-            stats = asyncio.run(evolution.run_to_budget())
-        except KeyboardInterrupt:
-            interrupted, stats = True, evolution.stats
-        finally:
-            sandbox.close()
-            asyncio.run(mutator.aclose())
-            archive.update_run(
-                run.id, status="interrupted" if interrupted else "finished", add_wall_s=time.monotonic() - started
+    status, failure = "interrupted", None
+    try:
+        with (
+            RunDisplay(console) as display,
+            llm_gateway(task, config, archive, run.id, mutator, sandbox, ledger) as gateway,
+        ):
+            evolution = Evolution(
+                archive,
+                run,
+                task,
+                mutator,
+                sandbox,
+                settings,
+                display.update,
+                gateway,
+                ledger if config.models else None,
             )
-    return RunResult(archive.find_run(str(run.id)), stats, interrupted)
+            lease.on_lost = evolution.request_stop
+            try:
+                stats = _run(evolution, console)
+                status = "interrupted" if stats.interrupted else "finished"
+            except StorageError as exc:
+                failure, stats = exc, evolution.stats
+            finally:
+                sandbox.close()
+                asyncio.run(mutator.aclose())
+    finally:
+        try:
+            lease.release(status, add_wall_s=time.monotonic() - started)
+        except StorageError:
+            lease.abandon()  # the database is away: the next resume takes the lease over
+    if failure is not None:
+        raise RunAborted(str(failure)) from failure
+    return RunResult(archive.find_run(str(run.id)), stats, status == "interrupted")
+
+
+def _run(evolution: Evolution, console: Console) -> RunStats:
+    """The loop under signal handlers: a first stop signal winds down, a second cancels."""
+
+    async def main() -> RunStats:
+        loop = asyncio.get_running_loop()
+        current = asyncio.current_task()
+        received: list[int] = []
+
+        def on_signal(signum: int) -> None:
+            received.append(signum)
+            name = signal.Signals(signum).name
+            if len(received) == 1:
+                evolution.request_stop(f"stopped by {name}")
+                console.print(
+                    f"\n{name}: stopping — no new work starts, evaluations in flight finish; "
+                    "send it again to stop at once (unfinished evaluations are redone on resume)",
+                    highlight=False,
+                )
+            elif current is not None:
+                evolution.request_stop(f"stopped at once by a second {name}")
+                current.cancel()
+
+        installed = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
+                loop.add_signal_handler(signum, on_signal, signum)
+                installed.append(signum)
+        try:
+            return await evolution.run_to_budget()
+        except asyncio.CancelledError:
+            if not received:
+                raise
+            return evolution.stats
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:  # a signal before the handlers were in place
+        evolution.request_stop("stopped by SIGINT")
+        return evolution.stats

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bumped with every schema change; the Alembic head revision is named after it."""
 
 NODE_STATUSES = ("pending", "running", "valid", "invalid", "error", "duplicate")
@@ -56,6 +56,12 @@ class Run(Base):
     """Proposals that produced no child, counted by kind."""
     revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Bumped by every write to the run's nodes; writers take it first, so it also orders them."""
+    owner: Mapped[str | None] = mapped_column(String(100))
+    """The lease: a token of the process driving the run (archive/lease.py); NULL when none does."""
+    owner_host: Mapped[str | None] = mapped_column(String(255))
+    owner_pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    """Renewed by the owner every few seconds; a stale one may be taken over."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -7,9 +7,12 @@ touches so live readers, such as the population index behind parent selection, f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import os
 import random
+import signal
 import threading
 import zlib
 from collections.abc import Mapping, Sequence
@@ -18,13 +21,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Engine, case, func, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, case, event, func, select, update
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.database import WRITE, ArchiveError, database_url, open_engine, sqlite_settings, storage_error
 from archive.dedup import code_hash
+from archive.errors import StorageError
 from archive.models import Blob, Evaluation, IslandMigration, LLMCall, Node, NodeFile, Run, utcnow
+from archive.owners import owner_gone
 from archive.population import EVALUATED, NodeRow, Population, PopulationIndex
 from archive.queries import LineageQueries
 
@@ -94,6 +100,9 @@ class LineageRow(NamedTuple):
 
 
 def _run_view(run: Run) -> RunView:
+    status = run.status
+    if status == "running" and (run.owner is None or owner_gone(run.owner_host, run.owner_pid, run.heartbeat_at)):
+        status = "interrupted"  # killed before it could say so: nothing drives it now
     return RunView(
         id=run.id,
         name=run.name,
@@ -101,7 +110,7 @@ def _run_view(run: Run) -> RunView:
         task_hash=run.task_hash,
         config=dict(run.config),
         seed=run.seed,
-        status=run.status,
+        status=status,
         iterations=run.iterations,
         tokens=run.tokens,
         cost=run.cost,
@@ -149,6 +158,18 @@ def _unblob(content: bytes, encoding: str) -> str:
     return (zlib.decompress(content) if encoding == "zlib" else content).decode()
 
 
+def _text(value: Any) -> Any:
+    """Text as every backend stores it: PostgreSQL refuses NUL in text, and what a candidate or
+    model wrote may hold one; it is kept visible as the escape `\\x00`. Non-text passes through."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\\x00")
+    if isinstance(value, list):
+        return [_text(item) for item in value]
+    if isinstance(value, dict):
+        return {_text(key): _text(item) for key, item in value.items()}
+    return value
+
+
 def _clean_descriptors(descriptors: Mapping[str, Any]) -> dict[str, float]:
     clean: dict[str, float] = {}
     for name, value in descriptors.items():
@@ -167,6 +188,15 @@ class Archive(LineageQueries):
         self._indexes: dict[int, PopulationIndex] = {}
         self._index_lock = threading.Lock()
         self._lock_timeout, self._file = sqlite_settings(engine)
+        event.listen(engine, "handle_error", self._lost)
+
+    def _lost(self, context: ExceptionContext) -> None:
+        """A read or write that failed because the database did (gone, full, locked too long) is a
+        StorageError like a refused write, so a run ends on it with one message, whatever it was doing."""
+        error = context.sqlalchemy_exception
+        if context.is_disconnect or isinstance(error, (OperationalError, InterfaceError)):
+            assert error is not None
+            raise _stored(error, self._lock_timeout, self._file)
 
     @classmethod
     def open(cls, ref: str | None = None) -> Archive:
@@ -301,11 +331,11 @@ class Archive(LineageQueries):
                 second_parent_id=parent_ids[1] if len(parent_ids) > 1 else None,
                 status=status,
                 code_hash=code_hash(files),
-                operator=operator,
-                model=model,
-                edit_format=edit_format,
-                patch=patch,
-                feedback=feedback,
+                operator=_text(operator),
+                model=_text(model),
+                edit_format=_text(edit_format),
+                patch=_text(patch),
+                feedback=_text(feedback),
                 metrics={},
                 descriptors={},
             )
@@ -363,10 +393,10 @@ class Archive(LineageQueries):
             node = self._unfinished_node(session, node_id)
             node.revision = self._bump(session, node.run_id)
             node.status, node.score, node.metrics = status, score, dict(metrics)
-            node.feedback, node.eval_wall_s, node.evaluated_at = feedback, wall_s, utcnow()
+            node.feedback, node.eval_wall_s, node.evaluated_at = _text(feedback), wall_s, utcnow()
             node.descriptors = clean
             for stage in stages:
-                session.add(Evaluation(node_id=node_id, sandbox=sandbox, **stage))
+                session.add(Evaluation(node_id=node_id, sandbox=sandbox, **{k: _text(v) for k, v in stage.items()}))
 
     @staticmethod
     def _unfinished_node(session: Session, node_id: int) -> Node:
@@ -652,10 +682,19 @@ class Archive(LineageQueries):
         return self.nodes(run_id, statuses=("pending", "running"))
 
     def record_llm_call(self, **fields: Any) -> int:
+        """Store one LLM call and charge its tokens and cost to its run in the same transaction,
+        so the run's counters always equal the sum of its stored calls, whenever a kill lands."""
         with self._write() as session:
-            call = LLMCall(**fields)
+            call = LLMCall(**{name: _text(value) for name, value in fields.items()})
             session.add(call)
             session.flush()
+            tokens = int(fields.get("prompt_tokens") or 0) + int(fields.get("completion_tokens") or 0)
+            cost = float(fields.get("cost") or 0.0)
+            run_id = fields.get("run_id")
+            if run_id is not None and (tokens or cost):
+                session.execute(
+                    update(Run).where(Run.id == run_id).values(tokens=Run.tokens + tokens, cost=Run.cost + cost)
+                )
             return call.id
 
     def link_llm_calls(self, node_id: int, call_ids: Sequence[int], produced_by: int | None = None) -> None:
@@ -698,8 +737,22 @@ class Archive(LineageQueries):
         ]
 
 
+KILL_AT_WRITE = "CLADE_TEST_KILL_AT_WRITE"
+"""Crash tests only: `N` SIGKILLs this process inside its Nth write transaction, after the
+transaction's statements ran and before it commits (the kill a power cut would make)."""
+_writes = [0]
+
+
+def _maybe_killed() -> None:
+    wanted = os.environ.get(KILL_AT_WRITE)
+    if wanted:
+        _writes[0] += 1
+        if str(_writes[0]) == wanted:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 class _Transaction:
-    """One write transaction; database failures become ArchiveError after rollback."""
+    """One write transaction; database failures become StorageError after rollback."""
 
     def __init__(self, factory: sessionmaker[Session], timeout: float | None, file: Path | None) -> None:
         self._factory = factory
@@ -713,19 +766,26 @@ class _Transaction:
             self._session.connection(execution_options={WRITE: True})
         except SQLAlchemyError as error:
             self._session.close()
-            raise storage_error(error, self._timeout, self._file) from None
+            raise _stored(error, self._timeout, self._file) from None
         return self._session
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
             if exc_type is None:
+                self._session.flush()
+                _maybe_killed()
                 self._session.commit()
                 return
             self._session.rollback()
             if isinstance(exc, SQLAlchemyError):
-                raise storage_error(exc, self._timeout, self._file) from None
+                raise _stored(exc, self._timeout, self._file) from None
         except SQLAlchemyError as error:
-            self._session.rollback()
-            raise storage_error(error, self._timeout, self._file) from None
+            with contextlib.suppress(SQLAlchemyError):
+                self._session.rollback()
+            raise _stored(error, self._timeout, self._file) from None
         finally:
             self._session.close()
+
+
+def _stored(error: SQLAlchemyError, timeout: float | None, file: Path | None) -> StorageError:
+    return StorageError(str(storage_error(error, timeout, file)))

@@ -123,3 +123,70 @@ def test_a_database_that_is_not_an_archive_is_refused(tmp_path: Path) -> None:
         connection.execute("CREATE TABLE customers (id INTEGER)")
     with pytest.raises(ArchiveError, match=r"other tables \(customers\) and is not a Cladeforge archive"):
         Archive.open(str(path))
+
+
+def test_a_version_4_archive_gains_run_leases_and_loses_nothing(archive_url: str) -> None:
+    """Schema 5 (the run lease): an archive of version 4 with a run, nodes, a stage and an LLM call
+    upgrades in place; every row reads back the same, no run is owned, and a lease can be taken."""
+    from archive.lease import RunLease
+
+    engine = create_engine(archive_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+        run_id = connection.execute(
+            text(
+                "INSERT INTO runs (name, task, task_hash, config, seed, status, iterations, tokens, cost, wall_s,"
+                " failures, revision, created_at, updated_at) VALUES ('v4', 'toy', 'h', '{\"iterations\": 3}', 7,"
+                " 'interrupted', 3, 120, 0.25, 9.5, '{\"llm_timeout\": 1}', 2, '2026-01-01', '2026-01-01')"
+                " RETURNING id"
+            )
+        ).scalar_one()
+        node_id = connection.execute(
+            text(
+                "INSERT INTO nodes (run_id, iteration, generation, island, status, score, metrics, descriptors,"
+                " code_hash, operator, revision, created_at) VALUES (:run, 0, 0, 0, 'valid', 2.5, '{\"m\": 1.0}',"
+                " '{}', 'c', 'seed', 1, '2026-01-01') RETURNING id"
+            ),
+            {"run": run_id},
+        ).scalar_one()
+        connection.execute(
+            text(
+                "INSERT INTO evaluations (node_id, stage, status, score, metrics, timed_out, out_of_memory,"
+                " stdout_tail, stderr_tail, wall_s, secret, sandbox, created_at) VALUES (:node, 'full', 'valid',"
+                " 2.5, '{}', false, false, '', 'tail', 0.5, 12345, 'process', '2026-01-01')"
+            ),
+            {"node": node_id},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO llm_calls (run_id, node_id, model, prompt, prompt_tokens, completion_tokens, cost,"
+                " latency_s, created_at) VALUES (:run, :node, 'm', '[]', 100, 20, 0.25, 1.0, '2026-01-01')"
+            ),
+            {"run": run_id, "node": node_id},
+        )
+    engine.dispose()
+
+    archive = Archive.open(archive_url)
+    try:
+        run = archive.find_run("v4")
+        assert (run.status, run.iterations, run.tokens, run.cost, run.wall_s, dict(run.failures), run.seed) == (
+            "interrupted", 3, 120, 0.25, 9.5, {"llm_timeout": 1}, 7
+        )  # fmt: skip
+        node = archive.node(node_id)
+        assert (node.status, node.score, dict(node.metrics)) == ("valid", 2.5, {"m": 1.0})
+        assert archive.evaluations(node_id)[0]["stderr_tail"] == "tail"
+        assert archive.llm_call_for(node_id)["prompt_tokens"] == 100  # type: ignore[index]
+        with archive.engine.connect() as connection:
+            assert connection.execute(text("SELECT owner, owner_pid, heartbeat_at FROM runs")).one() == (
+                None, None, None
+            )  # fmt: skip
+            assert connection.execute(text("SELECT version FROM schema_info")).scalar() == SCHEMA_VERSION == 5
+        lease = RunLease(archive, run.id)
+        lease.acquire(extra_iterations=2)
+        lease.release("interrupted")
+        assert archive.find_run("v4").iterations == 5
+    finally:
+        archive.close()
