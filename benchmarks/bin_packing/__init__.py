@@ -5,14 +5,18 @@ Data: OR-Library `binpack3` (OR3) and the Weibull 5k test set from Romera-Parede
 (CC-BY 4.0). The metric is the excess of bins over the L1 lower bound ceil(sum/capacity), in %,
 averaged over a set's instances; `score` is the negated mean over the sets.
 
-A third stage, `weibull_gen`, tests generalisation on freshly generated Weibull instances
-(items Weibull(shape 3, scale 45), rounded and clipped to [1, 100], capacity 100; 3 instances of
-10 000 items from seeds 0-2, made on the host and handed to the harness as data). It reports
-`excess_pct_weibull_gen` but does not enter `excess_pct` or the score, which stay comparable
-with the published figures.
+A third stage, `fresh`, packs instances no one has seen: 3 sets of 5 000 items drawn from
+FunSearch's Weibull distribution (Weibull(shape 3, scale 45), rounded and clipped to [1, 100],
+capacity 100) with the stage's secret seed, drawn on the host for each evaluation and stored
+with it (so a replay packs the same items). A program that recognises the public instances
+gains nothing there. The score is the negated mean excess over the three stages; `excess_pct`
+stays the mean over the published sets, comparable with the published figures.
 
-The check trusts nothing the candidate wrote: it re-derives every bin's load from the item
-assignments, rejects any over-full bin, missing or extra item, and counts the bins itself.
+Judged (privilege separation, see sandboxes/channel.py): the judge process holds the instances
+and asks the candidate's process for `priority(item, bins)` one item at a time; the candidate
+never sees an instance file or a future item. The host check trusts nothing the judge wrote
+either: it re-derives every bin's load from the item assignments (regenerating the fresh items
+from the secret), rejects any over-full bin, missing or extra item, and counts the bins itself.
 """
 
 from __future__ import annotations
@@ -26,13 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.task import Baseline, Check, Stage, Task
+from benchmarks.task import PYTHON, Baseline, Check, Stage, Task, fault
 
 DATASETS = ("or3", "weibull_5k")
-"""The published sets: their mean excess is `excess_pct` and the score."""
-GENERATED = "weibull_gen"
-GENERATED_SEEDS, GENERATED_ITEMS = (0, 1, 2), 10_000
+"""The published sets: their mean excess is `excess_pct`."""
+FRESH = "fresh"
+FRESH_INSTANCES, FRESH_ITEMS = 3, 5_000
 CAPACITY_TOLERANCE = 1e-9
+BASELINE_SECRET = 20231214
+"""The fresh stage's secret the baselines' figures were measured with."""
 
 
 @functools.cache
@@ -40,25 +46,27 @@ def _dataset_bytes(name: str) -> bytes:
     return resources.files(__package__).joinpath("data", f"{name}.json").read_bytes()
 
 
-def weibull_instance(seed: int, num_items: int = GENERATED_ITEMS) -> dict[str, Any]:
+def weibull_instance(seed: int, num_items: int = FRESH_ITEMS) -> dict[str, Any]:
     """FunSearch's Weibull distribution: sizes Weibull(3, 45) rounded, clipped to [1, 100]."""
     rng = np.random.default_rng(seed)
     items = np.clip(np.rint(45.0 * rng.weibull(3.0, num_items)), 1, 100)
     return {"capacity": 100.0, "num_items": num_items, "items": items.tolist()}
 
 
-@functools.cache
-def dataset(name: str) -> dict[str, Any]:
-    """Instances of one data set: `{name: {capacity, num_items, items}}`."""
-    if name == GENERATED:
-        return {f"weibull_gen_{seed}": weibull_instance(seed) for seed in GENERATED_SEEDS}
+@functools.lru_cache(maxsize=8)
+def dataset(name: str, secret: int | None = None) -> dict[str, Any]:
+    """Instances of one data set: `{name: {capacity, num_items, items}}`; the fresh set needs its secret."""
+    if name == FRESH:
+        if secret is None:
+            raise ValueError("the fresh stage draws its instances from the stage's secret")
+        seeds = np.random.SeedSequence(secret).generate_state(FRESH_INSTANCES, dtype=np.uint64)
+        return {f"fresh_{i}": weibull_instance(int(seed), FRESH_ITEMS) for i, seed in enumerate(seeds)}
     loaded: dict[str, Any] = json.loads(_dataset_bytes(name))
     return loaded
 
 
-@functools.cache
-def _instances_bytes(name: str) -> bytes:
-    return json.dumps(dataset(name)).encode() if name == GENERATED else _dataset_bytes(name)
+def _instances_bytes(name: str, secret: int | None) -> bytes:
+    return json.dumps(dataset(name, secret)).encode() if name == FRESH else _dataset_bytes(name)
 
 
 def _text(name: str) -> str:
@@ -98,6 +106,7 @@ class BinPacking(Task):
         "the L1 lower bound, in %, on the OR3 and Weibull 5k sets."
     )
     metric = "excess_pct"
+    judged = True
 
     def seed_files(self) -> dict[str, str]:
         return {self.main_file: _text("seed.py")}
@@ -107,17 +116,23 @@ class BinPacking(Task):
         return (
             Stage("or3", timeout_s=60, threshold=-20.0),
             Stage("weibull_5k", timeout_s=120),
-            Stage(GENERATED, timeout_s=180),
+            Stage(FRESH, timeout_s=120),
         )
 
+    def command(self, stage: Stage) -> list[str]:
+        return [PYTHON, "judge.py", stage.name]
+
     def harness_files(self, stage: Stage) -> dict[str, bytes]:
-        return {"harness.py": _text("harness.py").encode(), "instances.json": _instances_bytes(stage.name)}
+        return {"judge.py": _text("judge.py").encode(), "instances.json": _instances_bytes(stage.name, stage.secret)}
 
     def check(self, stage: Stage, raw: Any) -> Check:
-        if not isinstance(raw, dict) or raw.get("stage") != stage.name:
+        faulted = fault(raw)
+        if faulted is not None:
+            return faulted
+        if not isinstance(raw, dict) or raw.get("stage") != stage.name or set(raw) != {"stage", "assignments"}:
             return Check.invalid(f"result is not a {stage.name} packing")
         try:
-            excess = excess_pct(dataset(stage.name), raw.get("assignments"))
+            excess = excess_pct(dataset(stage.name, stage.secret if stage.name == FRESH else None), raw["assignments"])
         except ValueError as exc:
             return Check.invalid(f"invalid packing: {exc}")
         return Check(valid=True, score=-excess, metrics={f"excess_pct_{stage.name}": excess})
@@ -128,11 +143,12 @@ class BinPacking(Task):
             metrics.update(check.metrics)
         per_set = [metrics[f"excess_pct_{name}"] for name in DATASETS]
         metrics["excess_pct"] = sum(per_set) / len(per_set)
-        return Check(valid=True, score=-metrics["excess_pct"], metrics=metrics)
+        scored = [*per_set, metrics[f"excess_pct_{FRESH}"]]
+        return Check(valid=True, score=-sum(scored) / len(scored), metrics=metrics)
 
     def baselines(self) -> Sequence[Baseline]:
         return tuple(
-            Baseline(name, _text(f"baselines/{name}.py"), expected, abs_tol=1e-6)
+            Baseline(name, _text(f"baselines/{name}.py"), expected, abs_tol=1e-6, secrets={FRESH: BASELINE_SECRET})
             for name, expected in BASELINE_EXCESS.items()
         )
 
