@@ -36,7 +36,7 @@ from typing import Any
 try:  # optional: without NumPy, arrays are refused by the encoder and the decoder
     import numpy as _np
 except ImportError:  # pragma: no cover - the sandbox image and the host have NumPy
-    _np = None
+    _np = None  # type: ignore[assignment]
 
 CHANNEL_FD = 3
 CHANNEL_ENV = "CLADE_CHANNEL_FD"
@@ -150,7 +150,7 @@ def encode(value: Any) -> bytes:
 
 
 class _Decoder:
-    __slots__ = ("data", "pos", "end", "elements", "refs")
+    __slots__ = ("data", "elements", "end", "pos", "refs")
 
     def __init__(self, data: bytes, refs: dict[str, Any] | None) -> None:
         self.data = data
@@ -433,11 +433,8 @@ def serve(program: str, fd: int = CHANNEL_FD) -> None:
             else:
                 raise ChannelError(f"unexpected frame kind {kind}")
             out = _frame(REPLY, encode(reply))
-        except BaseException as exc:  # noqa: BLE001 - every failure of the program becomes an error reply
-            if isinstance(exc, ChannelError):
-                text = f"cannot send the reply: {exc}"
-            else:
-                text = _error_text(exc)
+        except BaseException as exc:
+            text = f"cannot send the reply: {exc}" if isinstance(exc, ChannelError) else _error_text(exc)
             out = _frame(ERROR, encode(text))
         try:
             sock.sendall(out)

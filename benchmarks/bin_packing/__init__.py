@@ -5,12 +5,14 @@ Data: OR-Library `binpack3` (OR3) and the Weibull 5k test set from Romera-Parede
 (CC-BY 4.0). The metric is the excess of bins over the L1 lower bound ceil(sum/capacity), in %,
 averaged over a set's instances; `score` is the negated mean over the sets.
 
-A third stage, `fresh`, packs instances no one has seen: 3 sets of 5 000 items drawn from
-FunSearch's Weibull distribution (Weibull(shape 3, scale 45), rounded and clipped to [1, 100],
-capacity 100) with the stage's secret seed, drawn on the host for each evaluation and stored
-with it (so a replay packs the same items). A program that recognises the public instances
-gains nothing there. The score is the negated mean excess over the three stages; `excess_pct`
-stays the mean over the published sets, comparable with the published figures.
+A third stage, `fresh`, packs instances no one has seen, drawn with the stage's secret seed (on
+the host, for each evaluation, stored with it so a replay packs the same items) from the two
+published families: 20 OR3-like instances (500 items uniform on the integers 20..100, capacity
+150) and 3 Weibull ones (5 000 items Weibull(shape 3, scale 45), rounded and clipped to [1, 100],
+capacity 100). The score is the negated mean excess over those two fresh families
+(`excess_pct_fresh`): the published instances are public, so a program could recognise one
+from its first items and replay an offline packing, and that must not pay. `excess_pct`, the
+mean over the published sets, stays a metric comparable with the published figures.
 
 Judged (privilege separation, see sandboxes/channel.py): the judge process holds the instances
 and asks the candidate's process for `priority(item, bins)` one item at a time; the candidate
@@ -36,6 +38,7 @@ DATASETS = ("or3", "weibull_5k")
 """The published sets: their mean excess is `excess_pct`."""
 FRESH = "fresh"
 FRESH_INSTANCES, FRESH_ITEMS = 3, 5_000
+FRESH_UNIFORM_INSTANCES, FRESH_UNIFORM_ITEMS = 20, 500
 CAPACITY_TOLERANCE = 1e-9
 BASELINE_SECRET = 20231214
 """The fresh stage's secret the baselines' figures were measured with."""
@@ -53,20 +56,37 @@ def weibull_instance(seed: int, num_items: int = FRESH_ITEMS) -> dict[str, Any]:
     return {"capacity": 100.0, "num_items": num_items, "items": items.tolist()}
 
 
+def uniform_instance(seed: int, num_items: int = FRESH_UNIFORM_ITEMS) -> dict[str, Any]:
+    """OR3's distribution (OR-Library binpack3, u500): sizes uniform on the integers 20..100, capacity 150."""
+    items = np.random.default_rng(seed).integers(20, 101, num_items).astype(float)
+    return {"capacity": 150.0, "num_items": num_items, "items": items.tolist()}
+
+
+FreshSizes = tuple[tuple[int, int], tuple[int, int]]
+FRESH_SIZES: FreshSizes = ((FRESH_INSTANCES, FRESH_ITEMS), (FRESH_UNIFORM_INSTANCES, FRESH_UNIFORM_ITEMS))
+"""(instances, items) of the fresh stage's Weibull and uniform families."""
+
+
 @functools.lru_cache(maxsize=8)
-def dataset(name: str, secret: int | None = None) -> dict[str, Any]:
+def dataset(name: str, secret: int | None = None, sizes: FreshSizes = FRESH_SIZES) -> dict[str, Any]:
     """Instances of one data set: `{name: {capacity, num_items, items}}`; the fresh set needs its secret."""
     if name == FRESH:
         if secret is None:
             raise ValueError("the fresh stage draws its instances from the stage's secret")
-        seeds = np.random.SeedSequence(secret).generate_state(FRESH_INSTANCES, dtype=np.uint64)
-        return {f"fresh_{i}": weibull_instance(int(seed), FRESH_ITEMS) for i, seed in enumerate(seeds)}
+        (weibulls, weibull_items), (uniforms, uniform_items) = sizes
+        seeds = np.random.SeedSequence(secret).generate_state(weibulls + uniforms, dtype=np.uint64)
+        fresh = {f"weibull_{i}": weibull_instance(int(seed), weibull_items) for i, seed in enumerate(seeds[:weibulls])}
+        for i, seed in enumerate(seeds[weibulls:]):
+            fresh[f"uniform_{i}"] = uniform_instance(int(seed), uniform_items)
+        return fresh
     loaded: dict[str, Any] = json.loads(_dataset_bytes(name))
     return loaded
 
 
-def _instances_bytes(name: str, secret: int | None) -> bytes:
-    return json.dumps(dataset(name, secret)).encode() if name == FRESH else _dataset_bytes(name)
+def _instances_bytes(name: str, secret: int | None, sizes: FreshSizes) -> bytes:
+    if name != FRESH:
+        return _dataset_bytes(name)
+    return json.dumps(dataset(name, secret, sizes)).encode() if secret is not None else b"{}"
 
 
 def _text(name: str) -> str:
@@ -107,6 +127,7 @@ class BinPacking(Task):
     )
     metric = "excess_pct"
     judged = True
+    fresh_sizes: FreshSizes = FRESH_SIZES
 
     def seed_files(self) -> dict[str, str]:
         return {self.main_file: _text("seed.py")}
@@ -123,7 +144,10 @@ class BinPacking(Task):
         return [PYTHON, "judge.py", stage.name]
 
     def harness_files(self, stage: Stage) -> dict[str, bytes]:
-        return {"judge.py": _text("judge.py").encode(), "instances.json": _instances_bytes(stage.name, stage.secret)}
+        return {
+            "judge.py": _text("judge.py").encode(),
+            "instances.json": _instances_bytes(stage.name, stage.secret, self.fresh_sizes),
+        }
 
     def check(self, stage: Stage, raw: Any) -> Check:
         faulted = fault(raw)
@@ -131,11 +155,29 @@ class BinPacking(Task):
             return faulted
         if not isinstance(raw, dict) or raw.get("stage") != stage.name or set(raw) != {"stage", "assignments"}:
             return Check.invalid(f"result is not a {stage.name} packing")
+        if stage.name == FRESH:
+            return self._check_fresh(stage, raw["assignments"])
         try:
-            excess = excess_pct(dataset(stage.name, stage.secret if stage.name == FRESH else None), raw["assignments"])
+            excess = excess_pct(dataset(stage.name), raw["assignments"])
         except ValueError as exc:
             return Check.invalid(f"invalid packing: {exc}")
         return Check(valid=True, score=-excess, metrics={f"excess_pct_{stage.name}": excess})
+
+    def _check_fresh(self, stage: Stage, assignments: Any) -> Check:
+        instances = dataset(FRESH, stage.secret, self.fresh_sizes)
+        if not isinstance(assignments, dict) or set(assignments) != set(instances):
+            return Check.invalid("invalid packing: assignments must name exactly the instances of the set")
+        metrics = {}
+        try:
+            for family in ("uniform", "weibull"):
+                names = [name for name in instances if name.startswith(family)]
+                metrics[f"excess_pct_fresh_{family}"] = excess_pct(
+                    {name: instances[name] for name in names}, {name: assignments[name] for name in names}
+                )
+        except ValueError as exc:
+            return Check.invalid(f"invalid packing: {exc}")
+        metrics[f"excess_pct_{FRESH}"] = (metrics["excess_pct_fresh_uniform"] + metrics["excess_pct_fresh_weibull"]) / 2
+        return Check(valid=True, score=-metrics[f"excess_pct_{FRESH}"], metrics=metrics)
 
     def combine(self, checks: Sequence[Check]) -> Check:
         metrics: dict[str, float] = {}
@@ -143,8 +185,7 @@ class BinPacking(Task):
             metrics.update(check.metrics)
         per_set = [metrics[f"excess_pct_{name}"] for name in DATASETS]
         metrics["excess_pct"] = sum(per_set) / len(per_set)
-        scored = [*per_set, metrics[f"excess_pct_{FRESH}"]]
-        return Check(valid=True, score=-sum(scored) / len(scored), metrics=metrics)
+        return Check(valid=True, score=-metrics[f"excess_pct_{FRESH}"], metrics=metrics)
 
     def baselines(self) -> Sequence[Baseline]:
         return tuple(
@@ -157,15 +198,19 @@ BASELINE_EXCESS: dict[str, dict[str, float]] = {
     "first_fit": {
         "excess_pct_or3": 5.738235568611945,
         "excess_pct_weibull_5k": 4.225649674615554,
-        "excess_pct_fresh": 4.4065136217437475,
+        "excess_pct_fresh_uniform": 5.516759012204385,
+        "excess_pct_fresh_weibull": 4.4065136217437475,
+        "excess_pct_fresh": 4.961636316974066,
         "excess_pct": 4.981942621613749,
     },
     "best_fit": {
         "excess_pct_or3": 5.367907039463349,
         "excess_pct_weibull_5k": 3.984000135524983,
-        "excess_pct_fresh": 4.1408834204354,
+        "excess_pct_fresh_uniform": 5.1631545397380005,
+        "excess_pct_fresh_weibull": 4.1408834204354,
+        "excess_pct_fresh": 4.6520189800867,
         "excess_pct": 4.675953587494166,
     },
 }
-"""What each baseline gives with `clade eval` (the fresh stage with BASELINE_SECRET; published, rounded: first fit 5.74 / 4.23, best fit
-5.37 / 3.98 % on OR3 / Weibull 5k)."""
+"""What each baseline gives with `clade eval` (the fresh stage with BASELINE_SECRET). Published,
+rounded: first fit 5.74 / 4.23, best fit 5.37 / 3.98 % on OR3 / Weibull 5k."""

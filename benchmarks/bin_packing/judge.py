@@ -6,7 +6,6 @@ import json
 import sys
 
 import numpy as np
-
 from clade_channel import CandidateFault, run_judge
 
 PER_CALL_S = 5.0

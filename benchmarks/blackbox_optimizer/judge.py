@@ -9,7 +9,6 @@ import sys
 
 import ioh
 import numpy as np
-
 from clade_channel import CandidateFault, run_judge
 
 PER_CALL_S = 5.0
@@ -20,7 +19,9 @@ def encode(point):
 
 
 def optimise(channel, index, run, dim, lower, upper, budget):
-    problem = ioh.get_problem(run["function"], instance=run["instance"], dimension=dim, problem_class=ioh.ProblemClass.BBOB)
+    problem = ioh.get_problem(
+        run["function"], instance=run["instance"], dimension=dim, problem_class=ioh.ProblemClass.BBOB
+    )
     handle = f"run{index}"
     channel.construct(handle, "Optimizer", dim, lower, upper, budget, run["seed"], timeout_s=PER_CALL_S)
     points = []

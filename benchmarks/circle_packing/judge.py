@@ -4,12 +4,10 @@
 them). Only values of the channel's codec can arrive; the host parses them with bounds, checks
 the packing and sums the radii itself."""
 
-import json
 import math
 import sys
 
 import numpy as np
-
 from clade_channel import run_judge
 
 MAX_ITEMS = 10_000

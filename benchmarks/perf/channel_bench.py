@@ -26,15 +26,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks import evaluate, load_task  # noqa: E402
-from benchmarks.bin_packing import BASELINE_SECRET, FRESH, BinPacking  # noqa: E402
-from benchmarks.task import CHANNEL_FILE, PYTHON, Stage, channel_source  # noqa: E402
-from sandboxes import channel  # noqa: E402
-from sandboxes.process import ProcessSandbox  # noqa: E402
+from benchmarks import evaluate, load_task
+from benchmarks.bin_packing import BASELINE_SECRET, FRESH, BinPacking
+from benchmarks.task import CHANNEL_FILE, PYTHON, Stage, channel_source
+from sandboxes import channel
+from sandboxes.process import ProcessSandbox
 
 PROGRAM = "def noop():\n    return None\n\ndef priority(item, bins):\n    return -(bins - item)\n"
 
-ONE_PROCESS_HARNESS = '''
+ONE_PROCESS_HARNESS = """
 import importlib.util, json, sys
 import numpy as np
 
@@ -59,9 +59,10 @@ def pack(items, capacity, priority):
 
 instances = json.load(open("instances.json"))
 priority = load_priority()
-result = {"stage": sys.argv[1], "assignments": {n: pack(i["items"], i["capacity"], priority) for n, i in instances.items()}}
+packed = {n: pack(i["items"], i["capacity"], priority) for n, i in instances.items()}
+result = {"stage": sys.argv[1], "assignments": packed}
 json.dump(result, open("result.json", "w"))
-'''
+"""
 
 
 class OneProcessBinPacking(BinPacking):

@@ -7,7 +7,6 @@ import json
 import sys
 
 import numpy as np
-
 from clade_channel import CandidateFault, Ref, run_judge
 
 PER_CALL_S = 5.0
@@ -19,7 +18,9 @@ def build_tour(channel, coords):
     start = 0
     tour, unvisited = [start], set(range(1, len(coords)))
     while unvisited:
-        chosen = channel.call("select_next_node", tour[-1], start, set(unvisited), Ref("distances"), timeout_s=PER_CALL_S)
+        chosen = channel.call(
+            "select_next_node", tour[-1], start, set(unvisited), Ref("distances"), timeout_s=PER_CALL_S
+        )
         if type(chosen) is not int or chosen not in unvisited:
             raise CandidateFault(f"select_next_node returned {chosen!r:.60}, not an unvisited city")
         unvisited.remove(chosen)

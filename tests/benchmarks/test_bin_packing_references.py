@@ -29,13 +29,19 @@ def test_seed_is_best_fit() -> None:
     assert "-(bins - item)" in best_fit.source
 
 
-def test_fresh_weibull_sets_follow_funsearch_distribution_and_their_secret() -> None:
+def test_fresh_sets_follow_the_published_distributions_and_their_secret() -> None:
     generated = dataset(FRESH, 7)
-    assert len(generated) == 3
+    assert len(generated) == 23
     assert dataset(FRESH, 7) == generated and dataset(FRESH, 8) != generated
     with pytest.raises(ValueError, match="secret"):
         dataset(FRESH)
-    for instance in generated.values():
+    uniform = [inst for name, inst in generated.items() if name.startswith("uniform_")]
+    assert len(uniform) == 20
+    for instance in uniform:
+        items = np.asarray(instance["items"])
+        assert instance["capacity"] == 150.0 and len(items) == 500 and items.min() >= 20 and items.max() <= 100
+    weibull = [inst for name, inst in generated.items() if name.startswith("weibull_")]
+    for instance in weibull:
         items = np.asarray(instance["items"])
         assert instance["capacity"] == 100.0 and len(items) == 5_000
         assert items.min() >= 1 and items.max() <= 100 and np.all(items == np.rint(items))

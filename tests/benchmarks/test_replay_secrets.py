@@ -34,13 +34,14 @@ def _record(archive: Archive, run_id: int, files: dict[str, str], result: object
 
 def test_replay_reuses_recorded_secrets_and_says_when_there_were_none(tmp_path: Path) -> None:
     task = load_task("blackbox_optimizer")
-    program = {**task.seed_files(), task.main_file: next(b for b in task.baselines() if b.name == "random_search").source}
+    program = {
+        **task.seed_files(),
+        task.main_file: next(b for b in task.baselines() if b.name == "random_search").source,
+    }
     result = evaluate(task, program, ProcessSandbox())
     assert result.status == "valid" and set(result.secrets) == {"quick", "full"}
     archive = Archive.open(str(tmp_path / "replay.db"))
-    run = archive.create_run(
-        name="r", task=task.name, task_hash=task.content_hash(), config={}, seed=0, iterations=1
-    )
+    run = archive.create_run(name="r", task=task.name, task_hash=task.content_hash(), config={}, seed=0, iterations=1)
     recorded = _record(archive, run.id, program, result, with_secrets=True)
     legacy = _record(archive, run.id, program, result, with_secrets=False)
     assert archive.stage_secrets(recorded) == result.secrets and archive.stage_secrets(legacy) == {}
