@@ -102,6 +102,9 @@ class Task(abc.ABC):
     its own source (agent/self_modify.py), not by the LLM mutator."""
     llm_tokens_per_evaluation: int = 0
     """Tokens one evaluation may spend through the gateway (self-modifying tasks only)."""
+    score_note: str | None = None
+    """A plain line on what limits this task's score, shown with it (an OpenEvolve evaluator that
+    imports the program: the score is only as strong as that evaluator); None when judged."""
     judged: bool = False
     """A judged task (privilege separation): `harness_files` and `command` make the *judge*, which
     talks to the candidate's process over sandboxes/channel.py; the candidate's directory holds

@@ -347,10 +347,12 @@ class Channel:
         except OSError:
             raise CandidateFault("the candidate's process closed the channel") from None
 
-    def call(self, target: str, *args: Any, timeout_s: float | None = None) -> Any:
+    def call(
+        self, target: str, *args: Any, timeout_s: float | None = None, kwargs: dict[str, Any] | None = None
+    ) -> Any:
         """Call `target` (a function of the program, or `handle.method`) and return its reply."""
         self.calls += 1
-        self._send(CALL, [target, list(args)])
+        self._send(CALL, [target, list(args), kwargs] if kwargs else [target, list(args)])
         return self._expect_reply(REPLY, self.timeout_s if timeout_s is None else timeout_s, f"{target}()")
 
     def construct(self, handle: str, class_name: str, *args: Any, timeout_s: float | None = None) -> None:
@@ -365,6 +367,16 @@ class Channel:
 
     def close(self) -> None:
         self.sock.close()
+
+
+_SHARED: list[Channel] = []
+
+
+def shared(timeout_s: float = 300.0) -> Channel:
+    """One channel per judge process, opened on first use (for proxies that are imported many times)."""
+    if not _SHARED:
+        _SHARED.append(Channel.open(timeout_s))
+    return _SHARED[0]
 
 
 def run_judge(stage: str, body: Callable[[Channel], dict[str, Any]], timeout_s: float = 10.0) -> None:
@@ -418,10 +430,11 @@ def serve(program: str, fd: int = CHANNEL_FD) -> None:
         try:
             message = decode(body, refs)
             if kind == CALL:
-                target, args = message
+                target, args, *rest = message
+                kwargs = rest[0] if rest else {}
                 owner, _, name = target.rpartition(".")
                 function = getattr(handles[owner] if owner else module, name)
-                reply = function(*args)
+                reply = function(*args, **kwargs)
             elif kind == CONSTRUCT:
                 handle, class_name, args = message
                 handles[handle] = getattr(module, class_name)(*args)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -503,3 +504,41 @@ def test_every_builtin_task_but_openevolve_and_learning_tasks_is_judged() -> Non
         for name in ("bin_packing", "tsp_constructive", "blackbox_optimizer", "circle_packing", "circle_packing_32")
     }
     assert all(judged.values()), judged
+
+
+# ----------------------------------------------------------------------- OpenEvolve format
+PATCH_EVALUATOR = """
+import sys as _sys
+_evaluator = _sys.modules.get("evaluator")
+if _evaluator is not None:
+    _evaluator.optimum = lambda instance: 1
+"""
+
+
+def _openevolve(tmp_path: Path, isolated: bool) -> Task:
+    directory = tmp_path / ("isolated" if isolated else "shared")
+    shutil.copytree(BENCHMARKS / "examples" / "knapsack_openevolve", directory)
+    if isolated:
+        config = directory / "config.yaml"
+        config.write_text(config.read_text().replace("evaluator:\n", "evaluator:\n  isolate_program: true\n"))
+    return load_task(str(directory))
+
+
+def test_openevolve_default_mode_is_only_as_strong_as_its_evaluator(tmp_path: Path) -> None:
+    """Shared mode says so, and the attack shows why: a program that patches the evaluator wins."""
+    task = _openevolve(tmp_path, isolated=False)
+    assert task.score_note is not None and "only as strong as that evaluator" in task.score_note
+    honest = _run(task, _seed(task))
+    forged = _run(task, PATCH_EVALUATOR + _seed(task))
+    assert forged.score is not None and honest.score is not None and forged.score > honest.score
+
+
+def test_openevolve_isolated_mode_runs_the_program_in_its_own_process(tmp_path: Path) -> None:
+    task = _openevolve(tmp_path, isolated=True)
+    assert task.judged and task.score_note is None
+    honest = _run(task, _seed(task))
+    assert honest.status == "valid" and honest.score == _run(_openevolve(tmp_path / "x", False), _seed(task)).score
+    forged = _run(task, PATCH_EVALUATOR + "open('result.json', 'w').write('{\"combined_score\": 9}')\n" + _seed(task))
+    assert forged.score == honest.score
+    broken = _run(task, _seed(task) + "\ndef priority(value, weight):\n    raise ValueError('no')\n")
+    assert broken.status == "invalid" and broken.reason is not None and "ValueError: no" in broken.reason
