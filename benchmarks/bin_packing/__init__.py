@@ -123,7 +123,8 @@ class BinPacking(Task):
         "bin with enough room. Evolve `priority(item, bins)`, which scores every bin that can "
         "hold the item (bins holds their remaining capacities, numpy array); the item goes into "
         "the highest-scoring bin. Fewer bins is better: the metric is the excess of bins over "
-        "the L1 lower bound, in %, on the OR3 and Weibull 5k sets."
+        "the L1 lower bound, in %: reported on the published OR3 and Weibull 5k sets, scored on "
+        "fresh instances drawn from the same two distributions for each evaluation."
     )
     metric = "excess_pct"
     judged = True
