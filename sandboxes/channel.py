@@ -262,8 +262,15 @@ def decode(data: bytes, refs: dict[str, Any] | None = None) -> Any:
 
 
 # ------------------------------------------------------------------------------- framing
-def _frame(kind: int, body: bytes) -> bytes:
-    return _HEADER.pack(kind, len(body)) + body
+def _frame(kind: int, value: Any) -> bytearray:
+    """One frame holding `value`, encoded in place after its header (no copy of the body)."""
+    out = bytearray(_HEADER.size)
+    try:
+        _encode(value, out, 0)
+    except RecursionError:
+        raise ChannelError("value nested too deep") from None
+    _HEADER.pack_into(out, 0, kind, len(out) - _HEADER.size)
+    return out
 
 
 class _Reader:
@@ -343,7 +350,7 @@ class Channel:
 
     def _send(self, kind: int, value: Any) -> None:
         try:
-            self.sock.sendall(_frame(kind, encode(value)))
+            self.sock.sendall(_frame(kind, value))
         except OSError:
             raise CandidateFault("the candidate's process closed the channel") from None
 
@@ -399,7 +406,11 @@ def run_judge(stage: str, body: Callable[[Channel], dict[str, Any]], timeout_s: 
 def _error_text(exc: BaseException) -> str:
     """One line: the exception's type and message and the program's last frame."""
     frames = traceback.extract_tb(exc.__traceback__)
-    where = f" (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+    where = ""
+    if frames:
+        last = frames[-1]
+        code = f": {_one_line(last.line, 80)}" if last.line else ""
+        where = f" (at {os.path.basename(last.filename)}:{last.lineno}{code})"
     return _one_line(f"{type(exc).__name__}: {exc}", 240) + where
 
 
@@ -419,9 +430,9 @@ def serve(program: str, fd: int = CHANNEL_FD) -> None:
         sys.modules["program"] = module
         spec.loader.exec_module(module)
     except BaseException as exc:  # the program's own failure: tell the judge, then stop
-        sock.sendall(_frame(ERROR, encode("cannot import the program: " + _error_text(exc))))
+        sock.sendall(_frame(ERROR, "cannot import the program: " + _error_text(exc)))
         return
-    sock.sendall(_frame(READY, encode(None)))
+    sock.sendall(_frame(READY, None))
     while True:
         try:
             kind, body = reader.read(None)
@@ -445,10 +456,10 @@ def serve(program: str, fd: int = CHANNEL_FD) -> None:
                 reply = None
             else:
                 raise ChannelError(f"unexpected frame kind {kind}")
-            out = _frame(REPLY, encode(reply))
+            out = _frame(REPLY, reply)
         except BaseException as exc:
             text = f"cannot send the reply: {exc}" if isinstance(exc, ChannelError) else _error_text(exc)
-            out = _frame(ERROR, encode(text))
+            out = _frame(ERROR, text)
         try:
             sock.sendall(out)
         except OSError:

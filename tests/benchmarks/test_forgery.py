@@ -271,7 +271,7 @@ def test_a_candidate_that_dies_or_hangs_is_invalid_not_an_error() -> None:
         result = _run(SmallBinPacking(), f"def priority(item, bins):\n    {body}\n")
         assert result.status == "invalid", (body, result.reason)
     raised = _run(SmallBinPacking(), "def priority(item, bins):\n    raise KeyError('boom')\n")
-    assert raised.reason is not None and "KeyError: 'boom' (at program.py:2)" in raised.reason
+    assert raised.reason is not None and "KeyError: 'boom' (at program.py:2: raise KeyError('boom'))" in raised.reason
 
 
 # ---------------------------------------------------------------------------- black box
