@@ -8,12 +8,15 @@ against the one-process harness it replaced.
 2. Evaluation: `evaluate()` of best fit on bin_packing through the process sandbox, judged (the
    task as shipped), and with the old harness that imported the candidate into its own process
    (kept below for this comparison only), on the same stages and the same fresh secret.
+3. OpenEvolve: the knapsack example's seed evaluated as shipped (the evaluator imports the
+   program) and with `evaluator.isolate_program: true` (calls forwarded to the candidate).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -121,6 +124,22 @@ def evaluation_seconds(task: BinPacking) -> tuple[float, dict[str, float], float
     return time.perf_counter() - started, {s.stage: s.wall_s for s in result.stages}, result.score
 
 
+def openevolve_seconds(isolated: bool) -> float:
+    example = Path(__file__).resolve().parents[1] / "examples" / "knapsack_openevolve"
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch) / "knapsack_openevolve"
+        shutil.copytree(example, directory)
+        if isolated:
+            config = directory / "config.yaml"
+            config.write_text(config.read_text().replace("evaluator:\n", "evaluator:\n  isolate_program: true\n"))
+        task = load_task(str(directory))
+        started = time.perf_counter()
+        result = evaluate(task, task.seed_files(), ProcessSandbox())
+        if result.status != "valid":
+            raise SystemExit(f"openevolve isolated={isolated}: {result.status}: {result.reason}")
+        return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20_000)
@@ -128,6 +147,9 @@ def main() -> None:
     args = parser.parse_args()
     for label, micros in round_trips(args.calls).items():
         print(f"round trip {label:<20} {micros:8.1f} us/call")
+    for isolated in (False, True):
+        label = "isolated (proxy)" if isolated else "shared (as shipped)"
+        print(f"knapsack_openevolve seed, {label:<20} {openevolve_seconds(isolated):6.2f}s")
     if args.skip_eval:
         return
     judged = load_task("bin_packing")
