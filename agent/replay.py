@@ -60,6 +60,9 @@ class Replay:
     sandbox_reason: str
     recorded_metrics: Mapping[str, float] = field(default_factory=dict)
     task_changed: bool = False
+    secrets_recorded: bool = True
+    """The stages' recorded secret seeds were reused; False for a node evaluated before they were
+    stored (schema < 4): its replay drew fresh ones, so instances drawn from them differ."""
 
     @property
     def match(self) -> bool:
@@ -92,6 +95,7 @@ class Replay:
             },
             "sandbox": self.sandbox_reason,
             "task_changed": self.task_changed,
+            "secrets": "recorded" if self.secrets_recorded else "fresh",
         }
 
 
@@ -103,9 +107,12 @@ def replay_node(archive: Archive, node_id: int, sandbox_kind: str) -> Replay:
     run = archive.find_run(str(node.run_id))
     task = load_task(run.task)
     sandbox, why = open_sandbox(sandbox_kind)
+    # The same stage secrets as recorded: the same fresh instances and hidden transformations.
+    secrets = archive.stage_secrets(node_id)
     # A coding agent (DGM mode) reaches the LLM through a gateway session under the node.
     with sandbox, replay_access(archive, run, task, node_id) as session:
-        evaluation = evaluate(task, archive.files(node_id), sandbox, session.attach if session else None)
+        evaluation = evaluate(task, archive.files(node_id), sandbox, session.attach if session else None, secrets)
+    recorded_stages = {e["stage"] for e in archive.evaluations(node_id)}
     return Replay(
         node_id,
         node.status,
@@ -115,6 +122,7 @@ def replay_node(archive: Archive, node_id: int, sandbox_kind: str) -> Replay:
         why,
         recorded_metrics=dict(node.metrics),
         task_changed=task.content_hash() != run.task_hash,
+        secrets_recorded=recorded_stages <= set(secrets),
     )
 
 
@@ -128,6 +136,12 @@ def replay_report(replay: Replay) -> RenderableType:
     text.append(f"node {replay.node_id} replayed ({replay.sandbox_reason})\n", style="bold")
     if replay.task_changed:
         text.append("note: the task changed since this run was recorded; results may differ\n", style="yellow")
+    if not replay.secrets_recorded:
+        text.append(
+            "note: this node was evaluated before stage secrets were recorded; the replay drew fresh ones, "
+            "so instances drawn from them (and their metrics) differ\n",
+            style="yellow",
+        )
     rows = [
         (
             "status",

@@ -454,6 +454,16 @@ class Archive(LineageQueries):
                 for e in rows
             ]
 
+    # --- stage secrets (used by agent/replay.py; added with judged tasks) ---------------------
+    def stage_secrets(self, node_id: int) -> dict[str, int]:
+        """The secret seed each stage of the node's latest evaluation drew (stages without one, as
+        recorded before schema 4, are absent), for `benchmarks.evaluate(secrets=...)`."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Evaluation.stage, Evaluation.secret).where(Evaluation.node_id == node_id).order_by(Evaluation.id)
+            ).all()
+        return {stage: int(secret) for stage, secret in rows if secret is not None}
+
     def nodes(self, run_id: int, statuses: Sequence[str] | None = None) -> list[NodeView]:
         with self._sessions() as session:
             query = select(Node).where(Node.run_id == run_id).order_by(Node.id)

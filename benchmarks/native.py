@@ -114,6 +114,11 @@ def merge_checks(checks: Sequence[Check]) -> Check:
 class NativeTask(Task):
     """A task defined by a directory with a `task.toml` (see the module docstring)."""
 
+    score_note = (
+        "native task: its harness imports the program into its own process, so this score is only as "
+        "strong as that harness"
+    )
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory.resolve()
         manifest = self.directory / MANIFEST

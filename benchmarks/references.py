@@ -9,7 +9,7 @@ version; the registry-driven test (tests/benchmarks) checks the same agreement.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from benchmarks.evaluate import Evaluation, evaluate
 from benchmarks.registry import load_task, task_names
@@ -17,9 +17,10 @@ from benchmarks.task import Baseline, Task
 from sandboxes.process import ProcessSandbox
 
 
-def measure(task: Task, source: str) -> Evaluation:
-    """Evaluate one program file's text as the task's main file, as `clade eval` does."""
-    return evaluate(task, {**task.seed_files(), task.main_file: source}, ProcessSandbox())
+def measure(task: Task, source: str, secrets: Mapping[str, int] | None = None) -> Evaluation:
+    """Evaluate one program file's text as the task's main file, as `clade eval` does (with the
+    given stage secrets, for tasks that draw instances from them)."""
+    return evaluate(task, {**task.seed_files(), task.main_file: source}, ProcessSandbox(), secrets=secrets)
 
 
 def disagreements(baseline: Baseline, result: Evaluation) -> list[str]:
@@ -40,7 +41,7 @@ def report(names: list[str]) -> Iterator[str]:
         seed = measure(task, task.seed_files()[task.main_file])
         yield f"{name} seed: {seed.status} {task.metric} = {seed.metrics.get(task.metric)!r}"
         for baseline in task.baselines():
-            result = measure(task, baseline.source)
+            result = measure(task, baseline.source, baseline.secrets)
             problems = disagreements(baseline, result)
             verdict = "ok" if not problems else "; ".join(problems)
             yield f"{name} {baseline.name}: {task.metric} = {result.metrics.get(task.metric)!r} [{verdict}]"

@@ -10,12 +10,23 @@ candidate's process and computes the metrics. A candidate never reports its own 
 from __future__ import annotations
 
 import abc
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from typing import Any
 
-from sandboxes.base import PYTHON, Job, Limits
+from sandboxes.base import PYTHON, Candidate, Job, Limits
+
+#: The channel module as both processes of a judged job find it in their working directories.
+CHANNEL_FILE = "clade_channel.py"
+
+
+@functools.cache
+def channel_source() -> bytes:
+    """sandboxes/channel.py, shipped into a judged job's two directories as CHANNEL_FILE."""
+    return resources.files("sandboxes").joinpath("channel.py").read_bytes()
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,8 @@ class Baseline:
     """Metric name to the value `clade eval` gives this program."""
     abs_tol: float = 0.005
     """How far a re-evaluation may land from `expected` (library versions move optimisers a little)."""
+    secrets: Mapping[str, int] = field(default_factory=dict)
+    """Stage secrets the figures were measured with (tasks whose instances come from the secret)."""
 
 
 class TaskError(Exception):
@@ -89,6 +102,13 @@ class Task(abc.ABC):
     its own source (agent/self_modify.py), not by the LLM mutator."""
     llm_tokens_per_evaluation: int = 0
     """Tokens one evaluation may spend through the gateway (self-modifying tasks only)."""
+    score_note: str | None = None
+    """A plain line on what limits this task's score, shown with it (an OpenEvolve evaluator that
+    imports the program: the score is only as strong as that evaluator); None when judged."""
+    judged: bool = False
+    """A judged task (privilege separation): `harness_files` and `command` make the *judge*, which
+    talks to the candidate's process over sandboxes/channel.py; the candidate's directory holds
+    only its program and the channel's runner (`python clade_channel.py serve MAIN_FILE`)."""
 
     @abc.abstractmethod
     def seed_files(self) -> dict[str, str]:
@@ -125,10 +145,12 @@ class Task(abc.ABC):
 
     def job(self, program: Mapping[str, str], stage: Stage) -> Job:
         files = {path: text.encode() for path, text in program.items()}
-        files.update(self.harness_files(stage))
         limits = self.limits
         if self.gpu and limits.gpus == 0:  # a GPU task gets one GPU unless its limits say more
             limits = replace(limits, gpus=1)
+        if self.judged:
+            return judged_job(self, files, stage, limits)
+        files.update(self.harness_files(stage))
         return Job(
             files=files, command=self.command(stage), timeout_s=stage.timeout_s, limits=limits, packages=self.packages
         )
@@ -140,6 +162,34 @@ class Task(abc.ABC):
             digest.update(repr(stage).encode())
             for path, content in sorted(self.harness_files(stage).items()):
                 digest.update(path.encode() + b"\0" + content)
+        if self.judged:
+            digest.update(channel_source())
         for path, text in sorted(self.seed_files().items()):
             digest.update(path.encode() + b"\0" + text.encode())
         return digest.hexdigest()[:16]
+
+
+def judged_job(task: Task, program: Mapping[str, bytes], stage: Stage, limits: Limits) -> Job:
+    """The two-process job of a judged task: the judge (harness files and command, with the
+    channel) and the candidate (its program files and the channel's runner, nothing else)."""
+    judge = {**task.harness_files(stage), CHANNEL_FILE: channel_source()}
+    candidate = Candidate(
+        files={**program, CHANNEL_FILE: channel_source()},
+        command=[PYTHON, CHANNEL_FILE, "serve", task.main_file],
+    )
+    return Job(
+        files=judge,
+        command=task.command(stage),
+        timeout_s=stage.timeout_s,
+        limits=limits,
+        packages=task.packages,
+        candidate=candidate,
+    )
+
+
+def fault(raw: Any) -> Check | None:
+    """The invalid verdict of a judged stage whose candidate broke the protocol, else None."""
+    if isinstance(raw, dict) and "fault" in raw:
+        reason = raw["fault"]
+        return Check.invalid(f"candidate fault: {reason if isinstance(reason, str) else 'unreadable reason'}"[:400])
+    return None

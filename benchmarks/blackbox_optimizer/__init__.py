@@ -9,8 +9,11 @@ optimization benchmarking 2009: noiseless functions definitions", INRIA RR-6829)
 Problems: six functions, one from each difficulty group and the sphere (f1 sphere, f6
 attractive sector, f8 Rosenbrock, f10 rotated ellipsoid, f15 rotated Rastrigin, f21 Gallagher's
 101 peaks) in dimension 5 on [-5, 5]^5, with a budget of 200 * D = 1000 evaluations per run.
-The cheap stage runs instance 1 of each; the full stage instances 2 and 3 (18 runs in all,
-about 15 s for CMA-ES through the `cma` package on one core).
+The cheap stage runs one instance of each; the full stage two more (18 runs in all). Instances
+are BBOB instance ids (each a random shift of the optimum, a rotation and an offset of the
+value) drawn from [1, 2^31) with the stage's secret seed, which the host draws for each
+evaluation and stores with it: no one can enumerate them, so a program that recognises a
+problem from its first values has nothing to match against, and a replay draws the same ones.
 
 Normalisation (AOCC, as in LLaMEA): for evaluation t = 1..B of a run, take the best precision
 so far, d_t = min(f(x_1..x_t)) - f_opt, and map it to q_t = (log10(clip(d_t, 1e-8, 1e2)) + 8) / 10
@@ -19,20 +22,16 @@ log-precision gained: 1 means the optimum to 1e-8 at the first evaluation, 0 mea
 than 1e2 above it. A run that stops early keeps its last best for the rest of the budget. The
 metric `aocc` is the mean over all runs of the stages run; the score is `aocc`.
 
-The harness writes every point the optimiser evaluated, in order, and nothing else; the host
-checks each point (finite, in the box, at most the budget) and evaluates the function itself,
-so values the harness saw never count. The optimiser is not told which problem it is on (the
-run list is deleted before the program is imported, and run seeds are hashes).
-
-Known limit: the optimiser runs in the same Python process as the BBOB function it minimises,
-and `ioh` is installed in the sandbox, so a program that walks up its caller's stack frames to
-the problem object could read the optimum. The check cannot tell that from a lucky first guess;
-read the code of any surprisingly perfect optimiser (`clade show`) before trusting its score.
+Judged (privilege separation, sandboxes/channel.py): the judge process owns the `ioh` problems
+and counts every evaluation; the optimiser runs in the candidate's process and sees only the
+points it asked for and their values, over ask/tell calls. The optimiser's seed comes from the
+secret too, and tells nothing about the problem. The judge writes every point evaluated, in
+order; the host checks each point (finite, in the box, at most the budget) and evaluates the
+function itself from the secret's instance ids, so values the judge saw never count.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from importlib import resources
@@ -41,13 +40,17 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.task import Baseline, Check, Stage, Task, TaskError
+from benchmarks.task import PYTHON, Baseline, Check, Stage, Task, TaskError, fault
 from sandboxes.base import Job
 
 DIM, LOWER, UPPER = 5, -5.0, 5.0
 BUDGET = 200 * DIM
 FUNCTIONS = (1, 6, 8, 10, 15, 21)
-STAGE_INSTANCES = {"quick": (1,), "full": (2, 3)}
+STAGE_INSTANCES = {"quick": 1, "full": 2}
+"""Instances per function in each stage, drawn from the stage's secret."""
+INSTANCE_SPACE = 2**31 - 1
+BASELINE_SECRETS = {"quick": 1001, "full": 1002}
+"""The stage secrets the baselines' figures were measured with."""
 PRECISION_LOW, PRECISION_HIGH = 1e-8, 1e2
 
 
@@ -63,12 +66,18 @@ def _ioh() -> ModuleType:
     return ioh
 
 
-def runs(stage: str) -> list[dict[str, int]]:
-    """The (function, instance, seed) of each run of a stage; the seed does not reveal the problem."""
+def runs(stage: str, secret: int | None) -> list[dict[str, int]]:
+    """The (function, instance, seed) of each run of a stage, all drawn from the stage's secret."""
+    if secret is None:
+        raise ValueError("blackbox_optimizer draws its instances from the stage's secret")
+    count = STAGE_INSTANCES[stage]
+    # the stage's name goes in too: two stages given one secret still draw different instances
+    rng = np.random.default_rng(np.random.SeedSequence([secret, list(STAGE_INSTANCES).index(stage)]))
+    instances = rng.integers(1, INSTANCE_SPACE, size=len(FUNCTIONS) * count)
+    seeds = rng.integers(0, 2**32, size=len(FUNCTIONS) * count)
     return [
-        {"function": f, "instance": i, "seed": int.from_bytes(hashlib.sha256(f"{f}/{i}".encode()).digest()[:4], "big")}
-        for f in FUNCTIONS
-        for i in STAGE_INSTANCES[stage]
+        {"function": f, "instance": int(instances[j]), "seed": int(seeds[j])}
+        for j, f in enumerate(f for f in FUNCTIONS for _ in range(count))
     ]
 
 
@@ -109,6 +118,7 @@ class BlackboxOptimizer(Task):
     metric = "aocc"
     packages = ("ioh", "cma", "scipy")
     tolerance = 1e-9
+    judged = True
 
     def seed_files(self) -> dict[str, str]:
         return {self.main_file: _text("seed.py")}
@@ -118,8 +128,12 @@ class BlackboxOptimizer(Task):
         return (Stage("quick", timeout_s=60, threshold=0.03), Stage("full", timeout_s=240))
 
     def harness_files(self, stage: Stage) -> dict[str, bytes]:
-        spec = {"dim": DIM, "lower": LOWER, "upper": UPPER, "budget": BUDGET, "runs": runs(stage.name)}
-        return {"harness.py": _text("harness.py").encode(), "runs.json": json.dumps(spec).encode()}
+        planned = runs(stage.name, stage.secret) if stage.secret is not None else []  # hashing: no secret
+        spec = {"dim": DIM, "lower": LOWER, "upper": UPPER, "budget": BUDGET, "runs": planned}
+        return {"judge.py": _text("judge.py").encode(), "runs.json": json.dumps(spec).encode()}
+
+    def command(self, stage: Stage) -> list[str]:
+        return [PYTHON, "judge.py", stage.name]
 
     def job(self, program: Any, stage: Stage) -> Job:
         _ioh()  # fail before running anything when the host cannot check the result
@@ -127,14 +141,17 @@ class BlackboxOptimizer(Task):
 
     def check(self, stage: Stage, raw: Any) -> Check:
         ioh = _ioh()
-        planned = runs(stage.name)
+        faulted = fault(raw)
+        if faulted is not None:
+            return faulted
+        planned = runs(stage.name, stage.secret)
         if not isinstance(raw, dict) or set(raw) != {"stage", "points"} or raw["stage"] != stage.name:
             return Check.invalid(f"result must be {{stage: {stage.name!r}, points: [...]}}")
         if not isinstance(raw["points"], list) or len(raw["points"]) != len(planned):
             return Check.invalid(f"expected the points of {len(planned)} runs")
         scores: dict[str, float] = {}
         for run, points in zip(planned, raw["points"], strict=True):
-            where = f"f{run['function']} instance {run['instance']}"
+            where = f"f{run['function']} run {len(scores) + 1}"
             try:
                 array = parse_points(points, where)
             except ValueError as exc:
@@ -143,7 +160,7 @@ class BlackboxOptimizer(Task):
                 run["function"], instance=run["instance"], dimension=DIM, problem_class=ioh.ProblemClass.BBOB
             )
             values = np.asarray(problem(array.tolist()), dtype=float)
-            scores[f"{run['function']}/{run['instance']}"] = aocc(values, float(problem.optimum.y))
+            scores[f"{run['function']}/{len(scores)}"] = aocc(values, float(problem.optimum.y))
         mean = float(np.mean(list(scores.values())))
         metrics = {f"aocc_{stage.name}": mean, f"runs_{stage.name}": float(len(scores))}
         for f in FUNCTIONS:
@@ -165,15 +182,15 @@ class BlackboxOptimizer(Task):
 
     def baselines(self) -> Sequence[Baseline]:
         return tuple(
-            Baseline(name, _text(f"baselines/{name}.py"), expected, abs_tol=abs_tol)
+            Baseline(name, _text(f"baselines/{name}.py"), expected, abs_tol=abs_tol, secrets=BASELINE_SECRETS)
             for name, (expected, abs_tol) in BASELINE_AOCC.items()
         )
 
 
 BASELINE_AOCC: dict[str, tuple[dict[str, float], float]] = {
-    "random_search": ({"aocc": 0.056371, "aocc_quick": 0.057509, "aocc_full": 0.055802}, 1e-6),
-    "scipy_de": ({"aocc": 0.075908, "aocc_quick": 0.071714, "aocc_full": 0.078005}, 0.02),
-    "cma_es": ({"aocc": 0.261869, "aocc_quick": 0.355878, "aocc_full": 0.214864}, 0.02),
+    "random_search": ({"aocc": 0.048982, "aocc_quick": 0.040622, "aocc_full": 0.053162}, 1e-6),
+    "scipy_de": ({"aocc": 0.077859, "aocc_quick": 0.078705, "aocc_full": 0.077436}, 0.02),
+    "cma_es": ({"aocc": 0.222149, "aocc_quick": 0.224095, "aocc_full": 0.221177}, 0.02),
 }
-"""What each hand-written baseline achieves (measured with `clade eval`), with the slack allowed
+"""What each hand-written baseline achieves (with the stage secrets BASELINE_SECRETS), with the slack allowed
 for library versions (SciPy and cma may move an optimiser's path a little)."""

@@ -16,6 +16,10 @@ the returned arrays, rejects anything that is not exactly n finite centres and n
 non-negative radii, recomputes containment in [0, 1]^2 and pairwise non-overlap with the
 published tolerance `TOLERANCE`, and computes the sum itself; any extra value the program
 returns (such as its own score) makes the result invalid.
+
+Judged (sandboxes/channel.py): `pack_circles` runs in the candidate's own process; what it
+returns crosses the channel as codec values only (numbers, lists, arrays) and the judge writes
+them as plain data, so the candidate's output is never anything but data the host parses.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.task import Baseline, Check, Stage, Task
+from benchmarks.task import PYTHON, Baseline, Check, Stage, Task, fault
 
 TOLERANCE = 1e-9
 """Slack allowed on containment and non-overlap, in units of the square's side."""
@@ -48,7 +52,7 @@ def _text(name: str) -> str:
 
 
 def _number(value: Any, what: str) -> float:
-    if value in NON_FINITE:  # how the harness writes a non-finite float
+    if value in NON_FINITE:  # how the judge writes a non-finite float
         raise ValueError(f"{what} is not finite ({value})")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{what} is not a finite number: {value!r}")
@@ -105,6 +109,7 @@ class CirclePacking(Task):
     """Pack `n` circles; `circle_packing` is n=26 and `circle_packing_32` is n=32."""
 
     metric = "sum_radii"
+    judged = True
     tolerance = 1e-9
     packages = ("scipy",)  # programs (and the SLSQP baseline) may optimise with scipy.optimize
 
@@ -128,12 +133,15 @@ class CirclePacking(Task):
         return (Stage("pack", timeout_s=TIME_BUDGET_S),)
 
     def command(self, stage: Stage) -> list[str]:
-        return [*super().command(stage), str(self.n)]
+        return [PYTHON, "judge.py", stage.name, str(self.n), str(TIME_BUDGET_S)]
 
     def harness_files(self, stage: Stage) -> dict[str, bytes]:
-        return {"harness.py": _text("harness.py").encode()}
+        return {"judge.py": _text("judge.py").encode()}
 
     def check(self, stage: Stage, raw: Any) -> Check:
+        faulted = fault(raw)
+        if faulted is not None:
+            return faulted
         if not isinstance(raw, dict) or set(raw) != _RAW_KEYS:
             keys = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
             return Check.invalid(f"result must hold exactly {sorted(_RAW_KEYS)}, got {keys}")

@@ -22,6 +22,15 @@ dimensions. Metrics named in `database.feature_dimensions` become behaviour desc
 With `evaluate_stage1` present (and `cascade_evaluation` not false) the stages are
 `evaluate_stage1`, `evaluate_stage2`, ... with `cascade_thresholds` between them, and the
 metrics of the stages run are merged, as in OpenEvolve.
+
+Trust: the evaluator imports the program into its own process, so the score is only as strong
+as the evaluator (a program can read the evaluator's data, patch it or write its result); the
+output of `clade eval`, `show` and the report says so (`Task.score_note`). The opt-in isolated
+mode, `evaluator.isolate_program: true` in config.yaml (a Cladeforge addition), makes it a
+judged job: the evaluator gets the path of a proxy module (proxy.py) whose functions forward
+each call to the candidate's program running in its own process, under another uid, over the
+channel (sandboxes/channel.py). It suits evaluators that import the program and call its
+functions; one that runs the program as a script needs the default mode.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from typing import Any
 
 from benchmarks.evaluate import finite_metrics
 from benchmarks.native import MAX_TASK_BYTES, read_file
-from benchmarks.task import Check, Stage, Task, TaskError
+from benchmarks.task import Check, Stage, Task, TaskError, fault
 from sandboxes.base import PYTHON
 
 PROGRAM, EVALUATOR, CONFIG = "initial_program.py", "evaluator.py", "config.yaml"
@@ -44,6 +53,11 @@ DEFAULT_TIMEOUT_S = 300.0
 _SKIPPED_DIRS = {"__pycache__", "openevolve_output", ".git"}
 _BUILTIN_FEATURES = {"complexity", "diversity"}
 NON_FINITE = ("nan", "inf", "-inf")
+PROXY = "clade_program_proxy.py"
+SHARED_NOTE = (
+    "OpenEvolve evaluator: it imports the program into its own process, so this score is only as strong "
+    "as that evaluator (evaluator.isolate_program: true runs the program in a separate process)"
+)
 
 
 def is_openevolve_dir(directory: Path) -> bool:
@@ -129,6 +143,12 @@ class OpenEvolveTask(Task):
             if name in self._files:
                 raise TaskError(f"{self.directory}: a task file named {name} would shadow Cladeforge's own")
         self._files[self._harness_name] = resources.files(__package__).joinpath("harness.py").read_bytes()
+        self.judged = evaluator.get("isolate_program") is True
+        self.score_note = None if self.judged else SHARED_NOTE
+        if self.judged:
+            if PROXY in self._files:
+                raise TaskError(f"{self.directory}: a task file named {PROXY} would shadow Cladeforge's own")
+            self._files[PROXY] = resources.files(__package__).joinpath("proxy.py").read_bytes()
         timeout = float(evaluator.get("timeout", DEFAULT_TIMEOUT_S))
         functions = _top_level_functions(self._files[EVALUATOR].decode(), self.directory / EVALUATOR)
         self._stages = self._cascade(functions, evaluator, timeout)
@@ -154,7 +174,7 @@ class OpenEvolveTask(Task):
         return self._stages
 
     def command(self, stage: Stage) -> list[str]:
-        return [PYTHON, self._harness_name, stage.name, self.main_file]
+        return [PYTHON, self._harness_name, stage.name, PROXY if self.judged else self.main_file]
 
     def harness_files(self, stage: Stage) -> dict[str, bytes]:
         return dict(self._files)
@@ -178,6 +198,9 @@ class OpenEvolveTask(Task):
         return Check(valid=True, score=score, metrics=dict(metrics), descriptors=descriptors)
 
     def check(self, stage: Stage, raw: Any) -> Check:
+        faulted = fault(raw)
+        if faulted is not None:
+            return faulted
         if not isinstance(raw, dict) or raw.get("function") != stage.name:
             return Check.invalid(f"result is not the output of {stage.name}()")
         returned = raw.get("metrics")

@@ -7,9 +7,11 @@ cities and 32 with 100, made from fixed seeds by `make_data.py`; the reference t
 LKH's (through `elkai`), precomputed and shipped in `data/instances.json`, so evaluation needs no
 solver. The metric is the optimality gap, 100 * (length / reference - 1), averaged over a set.
 
-The harness builds one tour per instance in the sandbox and writes it; the host accepts only a
-permutation of all cities (integers, each exactly once) and measures the closed tour itself
-from the shipped coordinates.
+Judged (privilege separation, sandboxes/channel.py): the judge process builds one tour per
+instance, asking the candidate's process for each next city, so the tour is the candidate's
+choices step by step and nothing else; a choice that is not an unvisited city makes the node
+invalid. The reference lengths never leave the host. The host accepts only a permutation of all
+cities (integers, each exactly once) and measures the closed tour itself from the coordinates.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.native import merge_checks
-from benchmarks.task import Baseline, Check, Stage, Task
+from benchmarks.task import PYTHON, Baseline, Check, Stage, Task, fault
 
 SETS = ("tsp50", "tsp100")
 
@@ -71,6 +73,7 @@ class TspConstructive(Task):
         "uniform random instances with 50 and 100 cities (nearest neighbour: about 25 %)."
     )
     metric = "gap_pct"
+    judged = True
 
     def seed_files(self) -> dict[str, str]:
         return {self.main_file: _text("seed.py")}
@@ -81,9 +84,15 @@ class TspConstructive(Task):
 
     def harness_files(self, stage: Stage) -> dict[str, bytes]:
         coords = [case["coords"] for case in instances()[stage.name]]
-        return {"harness.py": _text("harness.py").encode(), "instances.json": json.dumps(coords).encode()}
+        return {"judge.py": _text("judge.py").encode(), "instances.json": json.dumps(coords).encode()}
+
+    def command(self, stage: Stage) -> list[str]:
+        return [PYTHON, "judge.py", stage.name]
 
     def check(self, stage: Stage, raw: Any) -> Check:
+        faulted = fault(raw)
+        if faulted is not None:
+            return faulted
         if not isinstance(raw, dict) or set(raw) != {"stage", "tours"} or raw["stage"] != stage.name:
             return Check.invalid(f"result must be {{stage: {stage.name!r}, tours: [...]}}")
         try:

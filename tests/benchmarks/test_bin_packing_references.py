@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchmarks import evaluate, load_task
-from benchmarks.bin_packing import GENERATED, dataset, excess_pct, weibull_instance
+from benchmarks.bin_packing import FRESH, dataset, excess_pct, weibull_instance
 from sandboxes.process import ProcessSandbox
 
 
@@ -29,12 +29,21 @@ def test_seed_is_best_fit() -> None:
     assert "-(bins - item)" in best_fit.source
 
 
-def test_generated_weibull_sets_follow_funsearch_distribution() -> None:
-    generated = dataset(GENERATED)
-    assert len(generated) == 3
-    for instance in generated.values():
+def test_fresh_sets_follow_the_published_distributions_and_their_secret() -> None:
+    generated = dataset(FRESH, 7)
+    assert len(generated) == 23
+    assert dataset(FRESH, 7) == generated and dataset(FRESH, 8) != generated
+    with pytest.raises(ValueError, match="secret"):
+        dataset(FRESH)
+    uniform = [inst for name, inst in generated.items() if name.startswith("uniform_")]
+    assert len(uniform) == 20
+    for instance in uniform:
         items = np.asarray(instance["items"])
-        assert instance["capacity"] == 100.0 and len(items) == 10_000
+        assert instance["capacity"] == 150.0 and len(items) == 500 and items.min() >= 20 and items.max() <= 100
+    weibull = [inst for name, inst in generated.items() if name.startswith("weibull_")]
+    for instance in weibull:
+        items = np.asarray(instance["items"])
+        assert instance["capacity"] == 100.0 and len(items) == 5_000
         assert items.min() >= 1 and items.max() <= 100 and np.all(items == np.rint(items))
         assert 38 < items.mean() < 42  # 45 * Gamma(1 + 1/3) = 40.2
     assert weibull_instance(0) == weibull_instance(0)
@@ -54,8 +63,8 @@ def test_check_rejects_overfull_bins_and_missing_items() -> None:
         excess_pct(instances, {"b": [0, 1, 0]})
 
 
-def test_program_that_fakes_its_result_is_judged_on_the_packing_it_wrote() -> None:
-    """A candidate that overwrites the result with an impossible packing gets `invalid`."""
+def test_program_that_fakes_its_result_cannot_reach_the_judges_directory() -> None:
+    """The candidate's directory holds no instance file and its result file is never read."""
     cheat = (
         "import atexit, json\n"
         "def _fake():\n"
@@ -69,14 +78,13 @@ def test_program_that_fakes_its_result_is_judged_on_the_packing_it_wrote() -> No
     )
     task = load_task("bin_packing")
     result = evaluate(task, {"program.py": cheat}, ProcessSandbox())
-    assert result.status == "invalid"
-    assert result.reason is not None and "capacity" in result.reason
-    assert len(dataset("or3")) == 20
+    assert result.status == "valid", result.reason
+    assert result.metrics["excess_pct_or3"] < 100 and result.score is not None and result.score < 0
 
 
 def test_non_finite_priorities_are_an_error_not_a_heuristic() -> None:
     """argmax picks the first NaN; a program that leans on that breaks the task's contract."""
     program = "import numpy as np\ndef priority(item, bins):\n    return np.where(bins > 50, np.nan, -bins)\n"
     result = evaluate(load_task("bin_packing"), {"program.py": program}, ProcessSandbox())
-    assert result.status == "error"
+    assert result.status == "invalid"
     assert result.reason is not None and "non-finite" in result.reason

@@ -36,12 +36,15 @@ def test_points_must_be_finite_inside_the_box_and_within_budget() -> None:
 
 def test_check_scores_the_points_not_the_claims() -> None:
     task = load_task("blackbox_optimizer")
-    planned = runs("quick")
+    planned = runs("quick", 5)
     origin = {"stage": "quick", "points": [[[0.0] * DIM]] * len(planned)}
-    check = task.check(Stage("quick"), origin)
+    check = task.check(Stage("quick", secret=5), origin)
     assert check.valid and check.score is not None and 0.0 <= check.score < 0.5
     claimed = {**origin, "aocc": 1.0}
-    assert not task.check(Stage("quick"), claimed).valid
+    assert not task.check(Stage("quick", secret=5), claimed).valid
+    faulted = {"stage": "quick", "fault": "ask() took longer than 5s"}
+    verdict = task.check(Stage("quick", secret=5), faulted)
+    assert not verdict.valid and verdict.reason == "candidate fault: ask() took longer than 5s"
 
 
 def test_optimizer_asking_nan_is_invalid_with_the_reason() -> None:
@@ -60,7 +63,19 @@ def test_optimizer_asking_nan_is_invalid_with_the_reason() -> None:
     assert result.reason is not None and "not a finite number" in result.reason
 
 
-def test_optimizer_is_not_told_which_problem_it_is_on() -> None:
-    seeds = [run["seed"] for run in runs("quick") + runs("full")]
+def test_instances_and_seeds_come_from_the_secret_alone() -> None:
+    quick, full = runs("quick", 7), runs("full", 7)
+    assert len(quick) == 6 and len(full) == 12 and runs("quick", 7) == quick
+    assert runs("quick", 8) != quick
+    instances = [run["instance"] for run in quick + full]
+    assert len(set(instances)) == len(instances) and min(instances) >= 1 and max(instances) < 2**31
+    seeds = [run["seed"] for run in quick + full]
     assert len(set(seeds)) == len(seeds)
-    assert all(seed > 10_000 for seed in seeds)
+    with pytest.raises(ValueError, match="secret"):
+        runs("quick", None)
+
+
+def test_the_judge_file_names_no_problem_before_a_secret_is_drawn() -> None:
+    task = load_task("blackbox_optimizer")
+    declared = task.stages()[0]
+    assert declared.secret is None and b'"runs": []' in task.harness_files(declared)["runs.json"]

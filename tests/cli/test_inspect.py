@@ -182,7 +182,8 @@ def evaluated_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
             metrics=dict(result.metrics),
             feedback=None,
             wall_s=1.0,
-            stages=[],
+            # the stage secrets, as the loop records them: replay draws the same fresh instances
+            stages=[{"stage": s.stage, "status": s.status, "secret": s.secret} for s in result.stages],
             sandbox="process",
         )
         ids.append(node.id)

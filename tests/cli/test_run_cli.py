@@ -80,7 +80,7 @@ def test_eval_scores_a_program_file(tmp_path: pytest.TempPathFactory) -> None:
     doc = invoke_json("eval", "bin_packing", str(program), "--sandbox", "process")
     assert doc["status"] == "valid"
     assert round(doc["metrics"]["excess_pct_or3"], 2) == 5.74
-    assert doc["score"] == pytest.approx(-doc["metrics"]["excess_pct"])
+    assert doc["score"] == pytest.approx(-doc["metrics"]["excess_pct_fresh"])  # scored on fresh instances
 
 
 def test_a_real_process_runs_and_inspects_a_run(tmp_path: pytest.TempPathFactory) -> None:
