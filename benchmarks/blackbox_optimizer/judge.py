@@ -24,7 +24,7 @@ def optimise(channel, index, run, dim, lower, upper, budget):
     )
     handle = f"run{index}"
     channel.construct(handle, "Optimizer", dim, lower, upper, budget, run["seed"], timeout_s=PER_CALL_S)
-    points = []
+    points: list[list[float]] = []
     while len(points) < budget:
         asked = channel.call(f"{handle}.ask", timeout_s=PER_CALL_S)
         if not isinstance(asked, np.ndarray) or asked.dtype.kind not in "fi":
