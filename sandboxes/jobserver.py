@@ -325,6 +325,11 @@ def _spawn(
     while chunk := os.read(report_r, 4096):  # EOF at exec (close-on-exec) or at the child's exit
         failure += chunk
     os.close(report_r)
+    return _started(pid, failure, out_r, err_r, header)
+
+
+def _started(pid: int, failure: bytes, out_r: int, err_r: int, header: dict[str, Any]) -> _Child:
+    """The child the job's process became, or (when it reported a failure before running) OSError."""
     if failure:
         os.waitpid(pid, 0)
         os.close(out_r)
@@ -429,13 +434,7 @@ class _ForkServer:
             os.close(out_w)
             os.close(err_w)
             failure = mine.recv(4096)  # empty at EOF: the job's process runs
-        if failure:
-            os.waitpid(pid, 0)
-            os.close(out_r)
-            os.close(err_r)
-            raise OSError(failure.decode(errors="replace"))
-        limit = int(header["output_bytes"])
-        return _Child(pid, _Tail(limit), _Tail(limit), (out_r, err_r))
+        return _started(pid, failure, out_r, err_r, header)
 
 
 _FORK_SERVER: _ForkServer | None = None
