@@ -143,8 +143,14 @@ def _snoop(names, forged):
 """
 
 
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
+"""The candidate's own scratch space (private to its sandbox); a result.json written there is never read:
+the score comparisons prove it forged nothing."""
+
+
 def _found(evaluation: Evaluation) -> list[str]:
-    return [line for stage in evaluation.stages for line in stage.stderr_tail.splitlines() if "SNOOP" in line]
+    lines = [line for stage in evaluation.stages for line in stage.stderr_tail.splitlines() if "SNOOP" in line]
+    return [line for line in lines if line.removeprefix("SNOOP wrote ") not in SCRATCH]
 
 
 # ------------------------------------------------------------------------------ bin packing
@@ -186,8 +192,8 @@ def test_packing_frames_and_gc_hold_no_future_item(honest_packing: Evaluation) -
         "                    print('SNOOP frame', file=sys.stderr)\n"
         "            frame = frame.f_back\n"
         "        for obj in gc.get_objects():\n"
-        "            if isinstance(obj, (list, tuple)) and len(obj) > 5 and obj is not SEEN\n"
-        "                    and list(obj[:5]) == prefix:\n"
+        "            if (isinstance(obj, (list, tuple)) and len(obj) > 5 and obj is not SEEN\n"
+        "                    and list(obj[:5]) == prefix):\n"
         "                print('SNOOP gc', file=sys.stderr)\n"
         "    return -(bins - item)\n"
     )

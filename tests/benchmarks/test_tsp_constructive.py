@@ -63,10 +63,10 @@ def test_program_that_rewrites_its_tours_is_invalid() -> None:
     assert result.reason is not None and "stage tsp50" in result.reason
 
 
-def test_returning_a_visited_city_is_an_error_with_the_reason() -> None:
+def test_returning_a_visited_city_is_a_candidate_fault_with_the_reason() -> None:
     program = "def select_next_node(current_node, destination_node, unvisited_nodes, distance_matrix):\n    return 0\n"
     result = measure(load_task("tsp_constructive"), program)
-    assert result.status == "error"
+    assert result.status == "invalid"
     assert result.reason is not None and "not an unvisited city" in result.reason
 
 
