@@ -317,7 +317,8 @@ class Evolution:
 
     def _judge(self, node: NodeView) -> Evaluation:
         files = self.archive.files(node.id)
-        key = f"{self.settings.seed}:{node.id}"  # hidden instances: the same on a repeat or resume of the run
+        # Hidden instances: one draw per run (so its nodes' scores compare), the same on a repeat or resume.
+        key = f"run seed {self.settings.seed}"
         if self.gateway is None:
             return evaluate(self.task, files, self.sandbox, secret_key=key)
         # The candidate calls the LLM: through a session accounted to this node.

@@ -33,6 +33,7 @@ def run_json(archive: Archive, run: RunView) -> dict[str, Any]:
         "task": run.task,
         "status": run.status,
         "iterations": run.iterations,
+        "seed": run.seed,
         "best_score": best.score if best else None,
         "created_at": run.created_at.isoformat(),
     }

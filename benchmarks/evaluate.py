@@ -163,8 +163,8 @@ def _run_stage(
 
 
 def stage_secret(key: str, stage: str) -> int:
-    """A stage's 62-bit secret derived from `key` (the run's seed and the node): only as secret
-    as the run's seed, which a candidate never sees (an unseeded run draws one at random)."""
+    """A stage's 62-bit secret derived from `key` (from the run's seed): only as secret as the
+    run's seed, which a candidate never sees (an unseeded run draws one at random)."""
     digest = hashlib.blake2b(f"{key}\0{stage}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 2
 
@@ -182,8 +182,9 @@ def evaluate(
 
     `attach` gives each stage's job access to the host's LLM gateway (coding-agent tasks).
     `secrets` are the stages' secret seeds to reuse (a replay passes the recorded ones); a stage
-    without one gets its seed from `secret_key` (`stage_secret`: a seeded run's node, the same on
-    every repeat and resume) or, without a key, a fresh one from the system's random source."""
+    without one gets its seed from `secret_key` (`stage_secret`: the loop passes the run's seed, so
+    a run's nodes meet the same instances, on every repeat and resume too) or, without a key, a
+    fresh one from the system's random source."""
     started = time.monotonic()
     results: list[StageResult] = []
     checks: list[Check] = []

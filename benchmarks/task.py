@@ -37,8 +37,9 @@ class Stage:
     timeout_s: float = 60.0
     threshold: float | None = None
     secret: int | None = None
-    """The per-evaluation secret seed (None in a task's declared cascade): drawn on the host for
-    each evaluation of the stage and stored with it, so a replay uses the same one. Tasks draw
+    """The evaluation's secret seed (None in a task's declared cascade): drawn on the host (from
+    the run's seed in a run, so its nodes compare) and stored with the evaluation, so a replay
+    uses the same one. Tasks draw
     fresh instances or hidden transformations from it; the candidate never sees it."""
 
 

@@ -252,7 +252,9 @@ class RlObjective(Task):
 
 BASELINE_METRICS: dict[str, tuple[dict[str, float], float]] = {
     "ppo_clip": ({"normalised_return": 1.0}, 0.05),
-    "dpo": ({"normalised_return": 0.979560}, 0.05),
+    "dpo": ({"normalised_return": 0.979560}, 0.1),
 }
 """What each baseline reaches in the CPU setting (`clade eval`, jax 0.9.2 CPU; on one machine an
-evaluation repeats exactly), with the slack allowed across JAX/XLA versions."""
+evaluation repeats exactly), with the slack allowed across JAX/XLA versions and CPUs (XLA picks
+kernels by CPU feature: DPO, normalised by PPO's return on the same machine, moved by more than
+0.05 from one machine to another)."""

@@ -31,12 +31,12 @@ def test_seed_is_best_fit() -> None:
 
 def test_fresh_sets_follow_the_published_distributions_and_their_secret() -> None:
     generated = dataset(FRESH, 7)
-    assert len(generated) == 23
+    assert len(generated) == 11
     assert dataset(FRESH, 7) == generated and dataset(FRESH, 8) != generated
     with pytest.raises(ValueError, match="secret"):
         dataset(FRESH)
     uniform = [inst for name, inst in generated.items() if name.startswith("uniform_")]
-    assert len(uniform) == 20
+    assert len(uniform) == 10
     for instance in uniform:
         items = np.asarray(instance["items"])
         assert instance["capacity"] == 150.0 and len(items) == 500 and items.min() >= 20 and items.max() <= 100

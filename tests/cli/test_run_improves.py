@@ -17,7 +17,8 @@ def test_offline_run_beats_the_best_fit_seed(tmp_path: Path) -> None:
     """With one evaluation in flight a run is reproducible, so this checks a fixed outcome."""
     db = tmp_path / "clade.db"
     run = clade(
-        "run", "bin_packing", "-n", "30", "--parallel", "1", "--seed", "0", "--sandbox", "process", "--db", str(db)
+        "run", "bin_packing", "-n", "30", "--parallel", "1", "--seed", "0", "--sandbox", "process", "--db", str(db),
+        timeout=900,  # 31 evaluations one at a time: minutes on a loaded 2-core machine
     )
     assert run.returncode == 0, run.stderr
     nodes = _tree(db)
