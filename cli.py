@@ -218,7 +218,7 @@ def run(
         # Directory tasks are stored as absolute paths (a config file's relative to the file), so
         # `clade resume` and `clade replay` find them from anywhere.
         base_dir = config.parent if config is not None and task is None else None
-        settings = replace(settings, task=task_ref(settings.task, base_dir))
+        settings = replace(settings, task=task_ref(settings.task, base_dir, must_exist=True))
         archive = _open(db)
         with _storage_fails():
             result = start_run(archive, settings, name, out)
@@ -378,9 +378,10 @@ def diff(
     node: NodeArg,
     other: Annotated[Optional[int], typer.Argument(help="Node to compare with; its parent by default.")] = None,
     db: DbOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Diff a node against its parent or another node (every file that changed)."""
-    from archive.views import diff_files, diff_renderable
+    from archive.views import diff_json, diff_renderable
 
     with _handled():
         archive = _inspect(db)
@@ -388,7 +389,11 @@ def diff(
         base = other if other is not None else (view.parent_ids[0] if view.parent_ids else None)
         if base is None:
             raise ArchiveError(f"node {node} is a seed with no parent; name a node to compare with")
-        text = diff_files(archive.files(base), archive.files(node), f"node-{base}", f"node-{node}")
+        doc = diff_json(archive.files(base), archive.files(node), base, node)
+    if as_json:
+        _emit(doc)
+        return
+    text = doc["diff"]
     if not text:
         out.print(f"node {node} and node {base} have the same files", highlight=False)
     elif out.is_terminal:
@@ -713,7 +718,7 @@ def doctor(
         archive = _inspect(db)
         checks["database"] = {
             "ok": True,
-            "detail": f"{archive.engine.url.render_as_string(hide_password=True)} ({len(archive.list_runs())} runs)",
+            "detail": f"{archive.engine.url.render_as_string(hide_password=True)} ({_count(len(archive.list_runs()), 'run')})",
         }
         checks["llm"]["well_formed"] = archive.llm_call_stats()
     except ArchiveMissing as exc:  # looking must not create one: say so and how one comes about
@@ -729,6 +734,11 @@ def doctor(
         out.print(f"{name:9} {mark}  {markup_safe(str(check['detail']))}", highlight=False)  # a server's words
         for row in check.get("well_formed", []):
             out.print(visible(f"          {_llm_line(row)}"), highlight=False, markup=False)
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 run`, `2 runs`."""
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _llm_check(

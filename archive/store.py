@@ -328,7 +328,8 @@ class Archive(LineageQueries):
                 generation=generation,
                 island=island,
                 parent_id=parent_ids[0] if parent_ids else None,
-                second_parent_id=parent_ids[1] if len(parent_ids) > 1 else None,
+                # a crossover of a node with itself has one parent, not "parents 1, 1"
+                second_parent_id=parent_ids[1] if len(parent_ids) > 1 and parent_ids[1] != parent_ids[0] else None,
                 status=status,
                 code_hash=code_hash(files),
                 operator=_text(operator),
