@@ -667,6 +667,32 @@ def sandbox_build(
     )
 
 
+@sandbox_app.command("prune")
+def sandbox_prune(
+    everything: Annotated[bool, typer.Option("--all", help="Also remove the current base image.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be removed.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove derived sandbox images (a task's packages on the base) and base images of older recipes."""
+    from dataclasses import asdict
+
+    from sandboxes import engine, image
+
+    try:
+        pruned = image.prune(engine.connect(), everything=everything, dry_run=dry_run)
+    except SandboxError as exc:
+        _bad_input(exc)
+        raise typer.Exit(code=1) from None
+    if as_json:
+        _emit([asdict(item) for item in pruned])
+        return
+    for item in pruned:
+        what = "removed" if item.removed else f"kept ({item.reason})"
+        out.print(f"{what} {item.tag} [{item.kind}, {item.size_mb:.0f} MB]", highlight=False, markup=False)
+    freed = sum(item.size_mb for item in pruned if item.removed)
+    out.print(f"{_count(sum(item.removed for item in pruned), 'image')} removed, {freed:.0f} MB", highlight=False)
+
+
 @sandbox_app.command("check")
 def sandbox_check(as_json: JsonOption = False) -> None:
     """What the sandbox can enforce on this machine: engine, image, limits (verified in a container), GPU."""
@@ -716,10 +742,8 @@ def doctor(
     }
     try:
         archive = _inspect(db)
-        checks["database"] = {
-            "ok": True,
-            "detail": f"{archive.engine.url.render_as_string(hide_password=True)} ({_count(len(archive.list_runs()), 'run')})",
-        }
+        where = archive.engine.url.render_as_string(hide_password=True)
+        checks["database"] = {"ok": True, "detail": f"{where} ({_count(len(archive.list_runs()), 'run')})"}
         checks["llm"]["well_formed"] = archive.llm_call_stats()
     except ArchiveMissing as exc:  # looking must not create one: say so and how one comes about
         detail = f"not found: no archive at {exc.path} (`clade run TASK` creates it)"

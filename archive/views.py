@@ -198,8 +198,9 @@ def diff_json(before: dict[str, str], after: dict[str, str], base: int, node: in
     for path in sorted(set(before) | set(after)):
         if before.get(path) != after.get(path):
             change = "added" if path not in before else "removed" if path not in after else "modified"
-            one = diff_files({path: before[path]} if path in before else {}, {path: after[path]} if path in after else {},
-                             f"node-{base}", f"node-{node}")
+            old = {path: before[path]} if path in before else {}
+            new = {path: after[path]} if path in after else {}
+            one = diff_files(old, new, f"node-{base}", f"node-{node}")
             files.append({"path": path, "change": change, "diff": one})
     return {"id": node, "base": base, "files": files, "diff": "".join(f["diff"] for f in files)}
 
