@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import shutil
+import subprocess
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -15,6 +18,7 @@ from typing import Any
 import pytest
 
 from archive import Archive
+from archive.report import template
 from archive.server import SHARED, ReportServer
 from tests.archive.test_views import build_small_run, program
 
@@ -93,3 +97,27 @@ def test_an_unknown_version_gets_the_whole_document(live: tuple[Archive, ReportS
     _, server, _ = live
     doc, _ = fetch(server, "api/run?since=nothing-the-server-sent")
     assert "delta" not in doc and len(doc["nodes"]["id"]) == 6
+
+
+def test_the_pages_own_apply_delta_rebuilds_the_document(live: tuple[Archive, ReportServer, dict[str, int]]) -> None:
+    """The page's JavaScript (its applyDelta function, run by Node.js) does what apply_delta does."""
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("no Node.js to run the page's script")
+    archive, server, ids = live
+    pending = archive.add_node(run_id=ids["run"], files=program(5.0), iteration=6, parent_ids=[ids["c"]], generation=3)
+    first, _ = fetch(server, "api/run")
+    child = archive.add_node(run_id=ids["run"], files=program(3.0), iteration=7, parent_ids=[ids["c"]], generation=3)
+    archive.record_evaluation(
+        pending.id, status="valid", score=-4.4, metrics={}, feedback=None, wall_s=1.0, stages=[], sandbox="process"
+    )
+    fresh, _ = fetch(server, f"api/run?since={first['version']}")
+    assert fresh["delta"]["appended"]["id"] == [child.id] and fresh["delta"]["changed"]["i"]
+    source = template()
+    function = re.search(r"^function applyDelta\(fresh\) \{.*?^\}$", source, re.MULTILINE | re.DOTALL)
+    assert function is not None
+    script = f"let D = {json.dumps(first)};\n{function.group()}\napplyDelta({json.dumps(fresh)});\n"
+    script += "process.stdout.write(JSON.stringify(D));\n"
+    done = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == apply_delta(first, fresh)
