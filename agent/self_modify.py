@@ -21,14 +21,14 @@ from collections.abc import Sequence
 from agent.gateway import Gateway
 from agent.llm_settings import LLMSettings
 from agent.mutation import BudgetExhausted, MutationContext, MutationFailed, Mutator, Parent, Proposal
-from benchmarks.coding_agent import CodingAgent, problem_log
+from benchmarks.task import SelfImprovingTask
 from sandboxes import Sandbox
 
 OPERATOR = "self_modify"
 
 
 class SelfModifyMutator(Mutator):
-    def __init__(self, settings: LLMSettings, task: CodingAgent) -> None:
+    def __init__(self, settings: LLMSettings, task: SelfImprovingTask) -> None:
         self.settings, self.task = settings, task
         models = ", ".join(m.name for m in settings.models)
         where = f" via {settings.api_base}" if settings.api_base else ""
@@ -60,8 +60,8 @@ class SelfModifyMutator(Mutator):
         if not failed:
             raise MutationFailed("no_failed_problem", f"node {parent.id} failed no problem: nothing to learn from")
         problem = context.rng.choice(failed)
-        job = self.task.improve_job(parent.files, problem, problem_log(parent.feedback, problem))
-        with gateway.session(parent.id, self.task.settings.improve_tokens, OPERATOR) as session:
+        job = self.task.improve_job(parent.files, problem, self.task.problem_log(parent.feedback, problem))
+        with gateway.session(parent.id, self.task.improve_tokens, OPERATOR) as session:
             outcome = await asyncio.to_thread(self._sandbox.run, session.attach(job))
         if gateway.exhausted:
             raise BudgetExhausted(gateway.exhausted)
