@@ -20,6 +20,7 @@ from agent.gateway import Gateway, Session, archive_recorder
 from agent.ledger import Ledger
 from agent.mutation import Mutator
 from archive import Archive, ArchiveError, RunView
+from archive.vocabulary import CallPurpose
 from benchmarks import Task, TaskError, load_task
 from benchmarks.task import LLM_GATEWAY, SelfImprovingTask
 from sandboxes import Sandbox, open_sandbox
@@ -65,7 +66,7 @@ def replay_access(archive: Archive, run: RunView, task: Task, node_id: int) -> I
     if not config.models:
         raise ArchiveError(f"run {run.name} has no model configured, so its agents cannot be replayed")
     gateway = Gateway(settings_from_config(config), archive_recorder(archive, run.id), seed=config.seed)
-    with gateway, gateway.session(node_id, task.llm_tokens_per_evaluation, "replay") as session:
+    with gateway, gateway.session(node_id, task.llm_tokens_per_evaluation, CallPurpose.REPLAY) as session:
         yield session
 
 

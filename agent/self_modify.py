@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from agent.gateway import Gateway
 from agent.llm_settings import LLMSettings
 from agent.mutation import BudgetExhausted, MutationContext, MutationFailed, Mutator, Parent, Proposal
+from archive.vocabulary import CallPurpose, FailureKind
 from benchmarks.task import SelfImprovingTask
 from sandboxes import Sandbox
 
@@ -58,23 +59,29 @@ class SelfModifyMutator(Mutator):
         gateway.check_budget()
         failed = self.task.failed_problems(parent.metrics)
         if not failed:
-            raise MutationFailed("no_failed_problem", f"node {parent.id} failed no problem: nothing to learn from")
+            raise MutationFailed(
+                FailureKind.NO_FAILED_PROBLEM, f"node {parent.id} failed no problem: nothing to learn from"
+            )
         problem = context.rng.choice(failed)
         job = self.task.improve_job(parent.files, problem, self.task.problem_log(parent.feedback, problem))
-        with gateway.session(parent.id, self.task.improve_tokens, OPERATOR) as session:
+        with gateway.session(parent.id, self.task.improve_tokens, CallPurpose.SELF_MODIFY) as session:
             outcome = await asyncio.to_thread(self._sandbox.run, session.attach(job))
         if gateway.exhausted:
             raise BudgetExhausted(gateway.exhausted)
         improvement = self.task.read_improvement(outcome)
         where = f"node {parent.id} on problem {problem}"
         if improvement.source is None:
-            raise MutationFailed("self_modify_failed", f"{where}: no edited source came back ({improvement.detail})")
+            raise MutationFailed(
+                FailureKind.SELF_MODIFY_FAILED, f"{where}: no edited source came back ({improvement.detail})"
+            )
         source = parent.files[context.main_file]
         if improvement.source == source:
-            raise MutationFailed("no_change", f"{where}: the agent left its source unchanged ({improvement.detail})")
+            raise MutationFailed(
+                FailureKind.NO_CHANGE, f"{where}: the agent left its source unchanged ({improvement.detail})"
+            )
         if not improvement.self_test_ok:
             raise MutationFailed(
-                "child_does_not_run", f"{where}: the edited agent does not load ({improvement.detail})"
+                FailureKind.CHILD_DOES_NOT_RUN, f"{where}: the edited agent does not load ({improvement.detail})"
             )
         return Proposal(
             files={**parent.files, context.main_file: improvement.source},

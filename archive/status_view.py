@@ -20,6 +20,7 @@ from archive.models import utcnow
 from archive.store import Archive, RunView
 from archive.text import visible
 from archive.tree_view import STATUS_STYLE, fmt_score
+from archive.vocabulary import NodeStatus, RunStatus
 
 RECENT = timedelta(minutes=5)
 
@@ -42,11 +43,11 @@ def status_json(archive: Archive, run: RunView, now: datetime | None = None) -> 
     proposal_failures = dict(run.failures)
     done = proposed + sum(proposal_failures.values())
     times = sorted(row.evaluated_at for row in rows if row.evaluated_at is not None)
-    valid = [row for row in rows if row.status == "valid" and row.score is not None]
+    valid = [row for row in rows if row.status == NodeStatus.VALID and row.score is not None]
     best = max(valid, key=lambda row: (row.score, -row.id), default=None)
     seed = next((row for row in rows if row.iteration == 0), None)
     recent: float | None = None
-    if run.status == "running" and times:
+    if run.status == RunStatus.RUNNING and times:
         window = min(RECENT, max(now - times[0], timedelta(seconds=1)))
         recent = sum(1 for t in times if now - t <= window) / window.total_seconds() * 60
     return {
@@ -80,7 +81,9 @@ def _kinds(counts: dict[str, int]) -> str:
 def status_panel(doc: dict[str, Any]) -> Text:
     text = Text()
     text.append(visible(f"run {doc['name']} ({doc['task']}): ", one_line=True), style="bold")
-    text.append(visible(doc["status"], one_line=True) + "\n", style="cyan" if doc["status"] == "running" else "")
+    text.append(
+        visible(doc["status"], one_line=True) + "\n", style="cyan" if doc["status"] == RunStatus.RUNNING else ""
+    )
     iterations = doc["iterations"]
     lines: list[tuple[str, str | Text]] = [
         ("progress", f"{_bar(iterations['done'], iterations['budget'])} {iterations['done']}/{iterations['budget']}")
@@ -130,7 +133,7 @@ def watch_status(read: Callable[[], dict[str, Any]], console: Console, interval:
             elif {**doc, "evaluations_per_minute": None} != last:
                 console.print(status_panel(doc))
                 last = {**doc, "evaluations_per_minute": None}
-            if doc["status"] != "running":
+            if doc["status"] != RunStatus.RUNNING:
                 return
             time.sleep(interval)
     except KeyboardInterrupt:
