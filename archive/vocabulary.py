@@ -64,6 +64,8 @@ class FailureKind(StrEnum):
     SELF_MODIFY_FAILED = "self_modify_failed"
     NO_CHANGE = "no_change"
     CHILD_DOES_NOT_RUN = "child_does_not_run"
+    PROMPT_TOO_LONG = "prompt_too_long"
+    """The parent's code does not fit the model's context window."""
 
 
 class CallPurpose(StrEnum):
