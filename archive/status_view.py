@@ -79,11 +79,14 @@ def _kinds(counts: dict[str, int]) -> str:
 
 
 def status_panel(doc: dict[str, Any]) -> Text:
+    """`clade status`'s panel, and the live one of `clade run` (agent/progress.py), which has no
+    name line, and no LLM row when the run calls no model (`tokens` None)."""
     text = Text()
-    text.append(visible(f"run {doc['name']} ({doc['task']}): ", one_line=True), style="bold")
-    text.append(
-        visible(doc["status"], one_line=True) + "\n", style="cyan" if doc["status"] == RunStatus.RUNNING else ""
-    )
+    if "name" in doc:
+        text.append(visible(f"run {doc['name']} ({doc['task']}): ", one_line=True), style="bold")
+        text.append(
+            visible(doc["status"], one_line=True) + "\n", style="cyan" if doc["status"] == RunStatus.RUNNING else ""
+        )
     iterations = doc["iterations"]
     lines: list[tuple[str, str | Text]] = [
         ("progress", f"{_bar(iterations['done'], iterations['budget'])} {iterations['done']}/{iterations['budget']}")
@@ -105,7 +108,8 @@ def status_panel(doc: dict[str, Any]) -> Text:
     failures = doc["failures"]
     lines.append(("failed proposals", _kinds(failures["proposal"]) or "none"))
     lines.append(("failed evaluations", _kinds(failures["evaluation"]) or "none"))
-    lines.append(("LLM", f"{doc['tokens']:,} tokens, ${doc['cost']:.4f}"))
+    if doc["tokens"] is not None:
+        lines.append(("LLM", f"{doc['tokens']:,} tokens, ${doc['cost'] or 0.0:.4f}"))
     if doc["wall_s"]:
         lines.append(("wall time", f"{doc['wall_s']:.0f} s"))
     width = max(len(name) for name, _ in lines) + 2
