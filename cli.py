@@ -571,11 +571,12 @@ def eval_(
     """Evaluate one program file against a task, no run needed."""
     _allow_weak(allow_weak_sandbox)
     from benchmarks import evaluate, load_task
+    from benchmarks.task import LLM_GATEWAY
     from sandboxes import open_sandbox
 
     with _handled():
         loaded = load_task(task)
-        if loaded.self_modifying:
+        if LLM_GATEWAY in loaded.services:  # its evaluation needs the LLM gateway, which a run provides
             raise TaskError(
                 f"{loaded.name} programs are coding agents that call an LLM while they are evaluated; evaluate "
                 "them in a run (`clade run coding_agent --model ... --api-base ...`) or replay an evaluated node "
