@@ -13,8 +13,10 @@ import ast
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,9 +24,12 @@ from agent.config import ConfigError, RunConfig
 from agent.gateway import Gateway
 from agent.mutation import MutationContext, MutationFailed, Mutator, Parent
 from agent.mutators import MUTATORS, build_mutator, mutator_name
+from archive import Archive
 from archive.vocabulary import FailureKind
-from benchmarks import Task, load_task, task_names
+from benchmarks import Check, Stage, Task, load_task, task_names
 from benchmarks.coding_agent import CodingAgent, CodingAgentSettings
+from benchmarks.task import Improvement, SelfImprovingTask
+from sandboxes import Job, Outcome
 from sandboxes.process import ProcessSandbox
 from tests.agent.conftest import bin_packing_parent
 from tests.agent.scripted_server import ScriptedServer, reply
@@ -172,3 +177,73 @@ def test_a_mutator_that_needs_a_model_refuses_a_run_without_one(name: str, serve
     task = setup.task()
     with pytest.raises(ConfigError):
         MUTATORS[name](RunConfig(task="t"), task, False)
+
+
+class SecondAgentTask(SelfImprovingTask):
+    """A second self-improving task, written the way a new one would be: in benchmarks/ terms only
+    (here it reuses the coding agent's problems and harness by delegation)."""
+
+    name = "second_agent"
+    description = "Another coding-agent benchmark."
+    metric = "solved_fraction"
+    main_file = "agent.py"
+
+    def __init__(self) -> None:
+        self.inner = _coding_task()
+        self.llm_tokens_per_evaluation = self.inner.llm_tokens_per_evaluation
+        self.improve_tokens = self.inner.improve_tokens
+
+    def seed_files(self) -> dict[str, str]:
+        return self.inner.seed_files()
+
+    def stages(self) -> Sequence[Stage]:
+        return self.inner.stages()
+
+    def harness_files(self, stage: Stage) -> dict[str, bytes]:
+        return self.inner.harness_files(stage)
+
+    def check(self, stage: Stage, raw: Any) -> Check:
+        return self.inner.check(stage, raw)
+
+    def problem_ids(self) -> tuple[str, ...]:
+        return self.inner.problem_ids()
+
+    def on_problem(self, problem: str) -> SelfImprovingTask:
+        return self.inner.on_problem(problem)
+
+    def failed_problems(self, metrics: Mapping[str, float]) -> list[str]:
+        return self.inner.failed_problems(metrics)
+
+    def problem_log(self, feedback: str | None, problem: str) -> str:
+        return self.inner.problem_log(feedback, problem)
+
+    def improve_job(self, files: Mapping[str, str], problem: str, log: str) -> Job:
+        return self.inner.improve_job(files, problem, log)
+
+    def read_improvement(self, outcome: Outcome) -> Improvement:
+        return self.inner.read_improvement(outcome)
+
+    def transcript_text(self, entries: Sequence[Any]) -> str:
+        return self.inner.transcript_text(entries)
+
+
+def test_a_second_self_improving_task_gets_its_mutator_and_the_gateway(server: ScriptedServer, tmp_path: Path) -> None:
+    """Nothing in agent/ names a task: a new SelfImprovingTask gets self-modification and the LLM
+    gateway from its declarations alone."""
+    from agent.dgm import llm_gateway
+    from agent.self_modify import SelfModifyMutator
+
+    task = SecondAgentTask()
+    config = RunConfig(task="second_agent", models=("openai/scripted",), api_base=server.api_base)
+    mutator = build_mutator(config, check_server=False, task=task)
+    assert isinstance(mutator, SelfModifyMutator) and mutator.task is task
+    archive = Archive.open(str(tmp_path / "a.db"))
+    run = archive.create_run(name="r", task="second_agent", task_hash="t", config={}, seed=0, iterations=1)
+    with llm_gateway(task, config, archive, run.id, mutator, ProcessSandbox()) as gateway:
+        assert gateway is not None and mutator._gateway is gateway  # bound before the first proposal
+        with pytest.raises(MutationFailed) as failed:
+            asyncio.run(mutator.propose([_solved_agent()], _context(task)))
+    assert failed.value.kind == FailureKind.NO_FAILED_PROBLEM
+    with llm_gateway(load_task("bin_packing"), config, archive, run.id, mutator, ProcessSandbox()) as none:
+        assert none is None  # a task that asks for no service gets none
+    archive.close()
