@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 from agent.config import ConfigError
 from archive.errors import ArchiveError
 from archive.text import markup_safe, visible, visible_text
+from archive.vocabulary import RunStatus, Verdict
 from benchmarks.task import TaskError
 from sandboxes import SANDBOX_CHOICES, SandboxError
 
@@ -270,7 +271,7 @@ def _summary(archive: Archive, result: Any) -> None:
 
     run, stats = result.run, result.stats
     best = archive.best(run.id)
-    state = "interrupted" if result.interrupted else "finished"
+    state = RunStatus.INTERRUPTED if result.interrupted else RunStatus.FINISHED
     name = visible(run.name, one_line=True)
     out.print(
         f"\nrun {name} {state}: {stats.evaluations} evaluations, {stats.failed} failures", highlight=False, markup=False
@@ -602,7 +603,7 @@ def eval_(
             out.print(visible(f"  {key} = {value:.6g}", one_line=True), highlight=False, markup=False)
         if result.reason:  # the candidate's words (its stderr, its result): text, not markup or escapes
             out.print(f"  reason: {visible(result.reason)}", highlight=False, markup=False)
-    if result.status != "valid":
+    if result.status != Verdict.VALID:
         raise typer.Exit(code=1)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping
 
+from archive.vocabulary import Verdict
 from benchmarks.evaluate import Evaluation, evaluate
 from benchmarks.registry import load_task, task_names
 from benchmarks.task import Baseline, Task
@@ -26,7 +27,7 @@ def measure(task: Task, source: str, secrets: Mapping[str, int] | None = None, *
 
 def disagreements(baseline: Baseline, result: Evaluation) -> list[str]:
     """What differs between a baseline's declared metrics and an evaluation of it."""
-    if result.status != "valid":
+    if result.status != Verdict.VALID:
         return [f"{baseline.name}: {result.status} ({result.reason})"]
     problems = []
     for key, expected in baseline.expected.items():
