@@ -26,6 +26,7 @@ from sandboxes import SANDBOX_CHOICES, SandboxError
 
 if TYPE_CHECKING:
     from archive.store import Archive
+    from benchmarks.evaluate import Evaluation
 
 BAD_INPUT = (ArchiveError, TaskError, ConfigError, SandboxError)
 
@@ -603,8 +604,21 @@ def eval_(
             out.print(visible(f"  {key} = {value:.6g}", one_line=True), highlight=False, markup=False)
         if result.reason:  # the candidate's words (its stderr, its result): text, not markup or escapes
             out.print(f"  reason: {visible(result.reason)}", highlight=False, markup=False)
+        _print_stderr_tail(result)
     if result.status != Verdict.VALID:
         raise typer.Exit(code=1)
+
+
+def _print_stderr_tail(result: Evaluation, lines: int = 10) -> None:
+    """A failed evaluation's last stderr lines (the failing stage's, the candidate's after the judge's)."""
+    if result.status == "valid":
+        return
+    tails = [stage.stderr_tail for stage in result.stages if stage.stderr_tail.strip()]
+    if not tails:
+        return
+    out.print("  stderr (last lines):", highlight=False, markup=False)
+    for line in tails[-1].rstrip("\n").splitlines()[-lines:]:
+        out.print(f"    {visible(line, one_line=True)}", highlight=False, markup=False)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -22,7 +23,8 @@ class RunConfig:
     iterations: int = 20
     """Children to propose (the seed's evaluation is extra)."""
     seed: int = 0
-    """Seeds parent selection and the offline mutator; the same seed replays the same choices."""
+    """Seeds parent selection, the offline mutator and the tasks' hidden instances; the same seed
+    replays the same run. A run started without one (`merge`) draws it at random and stores it."""
     selection: str | None = None
     """Parent selection strategy (see archive.selection); None: the task's default."""
     sandbox: str = "auto"
@@ -98,6 +100,8 @@ def merge(base: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> RunCo
     if "task" not in values:
         raise ConfigError("no task given: pass TASK or set `task` in the config file")
     values["models"] = tuple(values.get("models") or ())
+    if values.get("seed") is None:  # a guessable default would let a program re-derive the hidden instances
+        values["seed"] = secrets.randbelow(2**31)
     try:
         for name, kind in (("iterations", int), ("seed", int), ("parallel", int), ("llm_concurrency", int)):
             if (

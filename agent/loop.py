@@ -316,11 +316,12 @@ class Evolution:
 
     def _judge(self, node: NodeView) -> Evaluation:
         files = self.archive.files(node.id)
+        key = f"{self.settings.seed}:{node.id}"  # hidden instances: the same on a repeat or resume of the run
         if self.gateway is None:
-            return evaluate(self.task, files, self.sandbox)
+            return evaluate(self.task, files, self.sandbox, secret_key=key)
         # The candidate calls the LLM: through a session accounted to this node.
         with self.gateway.session(node.id, self.task.llm_tokens_per_evaluation, "evaluation") as session:
-            return evaluate(self.task, files, self.sandbox, session.attach)
+            return evaluate(self.task, files, self.sandbox, session.attach, secret_key=key)
 
     def _admit(self, node: NodeView, result: Evaluation) -> Evaluation:
         """Store the verdict; one the archive refuses (what the candidate wrote, say) is stored as

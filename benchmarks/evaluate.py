@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import secrets as secret_source
 import time
@@ -162,19 +163,28 @@ def _run_stage(
     return outcome, _trusted("the task's check", lambda: task.check(stage, raw))
 
 
+def stage_secret(key: str, stage: str) -> int:
+    """A stage's 62-bit secret derived from `key` (the run's seed and the node): only as secret
+    as the run's seed, which a candidate never sees (an unseeded run draws one at random)."""
+    digest = hashlib.blake2b(f"{key}\0{stage}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 2
+
+
 def evaluate(
     task: Task,
     program: Mapping[str, str],
     sandbox: Sandbox,
     attach: Callable[[Job], Job] | None = None,
     secrets: Mapping[str, int] | None = None,
+    secret_key: str | None = None,
 ) -> Evaluation:
     """Run the cascade for `program` (file name to text). Never raises: the program's faults
     make it `invalid` or `error`, and so does an exception from trusted code (with its reason).
 
     `attach` gives each stage's job access to the host's LLM gateway (coding-agent tasks).
     `secrets` are the stages' secret seeds to reuse (a replay passes the recorded ones); a stage
-    without one gets a fresh seed from the system's random source."""
+    without one gets its seed from `secret_key` (`stage_secret`: a seeded run's node, the same on
+    every repeat and resume) or, without a key, a fresh one from the system's random source."""
     started = time.monotonic()
     results: list[StageResult] = []
     checks: list[Check] = []
@@ -184,7 +194,9 @@ def evaluate(
         return Evaluation(ERROR, None, {}, str(failed), [], time.monotonic() - started)
     for declared in stages:
         secret = (secrets or {}).get(declared.name)
-        stage = replace(declared, secret=secret_source.randbits(62) if secret is None else secret)
+        if secret is None:
+            secret = secret_source.randbits(62) if secret_key is None else stage_secret(secret_key, declared.name)
+        stage = replace(declared, secret=secret)
         try:
             outcome, check = _run_stage(task, program, stage, sandbox, attach)
             result = _trusted("the task's verdict", _stage_result, stage, outcome, check)

@@ -132,6 +132,12 @@ class Task(abc.ABC):
     def check(self, stage: Stage, raw: Any) -> Check:
         """Validate a stage's raw output strictly and compute its metrics."""
 
+    def candidate_files(self, stage: Stage) -> dict[str, bytes]:
+        """A judged task's code for the candidate's side of the protocol (an adapter the judge
+        constructs over the channel), placed beside the program; it runs with the candidate's
+        privilege, so the judge trusts nothing it says."""
+        return {}
+
     def baselines(self) -> Sequence[Baseline]:
         """Reference programs with the metrics they reproduce; the registry test runs them all."""
         return ()
@@ -170,6 +176,9 @@ class Task(abc.ABC):
                 digest.update(path.encode() + b"\0" + content)
         if self.judged:
             digest.update(channel_source())
+            for stage in self.stages():
+                for path, content in sorted(self.candidate_files(stage).items()):
+                    digest.update(path.encode() + b"\0" + content)
         for path, text in sorted(self.seed_files().items()):
             digest.update(path.encode() + b"\0" + text.encode())
         return digest.hexdigest()[:16]
@@ -235,7 +244,7 @@ def judged_job(task: Task, program: Mapping[str, bytes], stage: Stage, limits: L
     channel) and the candidate (its program files and the channel's runner, nothing else)."""
     judge = {**task.harness_files(stage), CHANNEL_FILE: channel_source()}
     candidate = Candidate(
-        files={**program, CHANNEL_FILE: channel_source()},
+        files={**program, **task.candidate_files(stage), CHANNEL_FILE: channel_source()},
         command=[PYTHON, CHANNEL_FILE, "serve", task.main_file],
     )
     return Job(

@@ -7,6 +7,7 @@ shipped into both working directories as `clade_channel.py` (standard library on
 used when importable, so arrays travel as raw bytes):
 
 - judge side: `Channel.open()`, then `call(target, *args)`, `construct(handle, class_name, *args)`
+  (a class of the program, or `module:Class` of an adapter the task ships beside it)
   and `call("handle.method", ...)` for ask/tell objects, `put(name, value)` and `Ref(name)` for
   large arguments sent once (a distance matrix). Every failure of the candidate (an error reply,
   a per-call timeout, EOF, a malformed or oversized frame) raises one `CandidateFault` with a
@@ -416,6 +417,7 @@ def _error_text(exc: BaseException) -> str:
 
 def serve(program: str, fd: int = CHANNEL_FD) -> None:
     """Import `program` and answer the judge's calls until the channel closes."""
+    import importlib
     import importlib.util
 
     sock = socket.socket(fileno=fd)
@@ -448,7 +450,8 @@ def serve(program: str, fd: int = CHANNEL_FD) -> None:
                 reply = function(*args, **kwargs)
             elif kind == CONSTRUCT:
                 handle, class_name, args = message
-                handles[handle] = getattr(module, class_name)(*args)
+                home, _, class_name = class_name.rpartition(":")  # "module:Class": a shipped adapter
+                handles[handle] = getattr(importlib.import_module(home) if home else module, class_name)(*args)
                 reply = None
             elif kind == PUT:
                 name, value = message

@@ -150,6 +150,9 @@ class BinPacking(Task):
             "instances.json": _instances_bytes(stage.name, stage.secret, self.fresh_sizes),
         }
 
+    def candidate_files(self, stage: Stage) -> dict[str, bytes]:
+        return {"clade_packer.py": _text("packer.py").encode()}
+
     def check(self, stage: Stage, raw: Any) -> Check:
         faulted = fault(raw)
         if faulted is not None:

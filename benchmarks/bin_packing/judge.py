@@ -1,6 +1,10 @@
-"""The judge (trusted, its own process and uid): packs each instance online, asking the candidate's
-`priority` over the channel for one item at a time and the bins with room for it. The candidate
-never sees the instance file, a future item, or this process; the host re-checks the packing."""
+"""The judge (trusted, its own process and uid): packs each fresh instance online, sending the
+candidate one item at a time and hearing back the bin to put it in (the candidate's side,
+clade_packer.py, asks its `priority` over the bins with room). The candidate never sees the
+instance file, a future item, or this process; the judge keeps the bins, refuses a bin the item
+does not fit, and the host re-checks the packing. A published instance (OR3, Weibull 5k) is
+public, so it goes in one call: item by item would hide nothing a program could not embed, and
+the score comes from the fresh stage alone."""
 
 import json
 import sys
@@ -9,23 +13,22 @@ import numpy as np
 from clade_channel import CandidateFault, run_judge
 
 PER_CALL_S = 5.0
+ONLINE_STAGE = "fresh"
 
 
-def pack(channel, items, capacity):
+def pack(channel, items, capacity, online):
     remaining = np.full(len(items), capacity, dtype=float)
+    channel.construct("packer", "clade_packer:OnlinePacker", capacity, len(items), timeout_s=PER_CALL_S)
+    if online:
+        bins = (channel.call("packer.place", float(item), timeout_s=PER_CALL_S) for item in items)
+    else:
+        bins = channel.call("packer.place_all", np.asarray(items, dtype=float), timeout_s=PER_CALL_S * len(items))
+        if not isinstance(bins, list) or len(bins) != len(items):
+            raise CandidateFault(f"place_all returned {type(bins).__name__}, not {len(items)} bins")
     chosen = []
-    for item in items:
-        fits = np.nonzero(remaining - item >= 0)[0]
-        scores = channel.call("priority", float(item), remaining[fits], timeout_s=PER_CALL_S)
-        if isinstance(scores, list) and all(type(s) in (int, float) for s in scores):
-            scores = np.asarray(scores, dtype=float)
-        if not isinstance(scores, np.ndarray) or scores.dtype.kind not in "fi":
-            raise CandidateFault(f"priority returned {type(scores).__name__}, not an array of numbers")
-        if scores.shape != fits.shape:
-            raise CandidateFault(f"priority returned shape {scores.shape}, expected {fits.shape}")
-        if not np.isfinite(scores).all():  # argmax's NaN rule is not a heuristic: keep the contract
-            raise CandidateFault(f"priority returned a non-finite score for item {item:g}")
-        best = int(fits[int(np.argmax(scores))])
+    for item, best in zip(items, bins, strict=True):
+        if type(best) is not int or not 0 <= best < len(items) or remaining[best] - item < 0:
+            raise CandidateFault(f"bin {best!r} has no room for item {item:g}")
         remaining[best] -= item
         chosen.append(best)
     return chosen
@@ -34,10 +37,14 @@ def pack(channel, items, capacity):
 def main():
     with open("instances.json") as handle:
         instances = json.load(handle)
+    stage = sys.argv[1]
     run_judge(
-        sys.argv[1],
+        stage,
         lambda channel: {
-            "assignments": {name: pack(channel, inst["items"], inst["capacity"]) for name, inst in instances.items()}
+            "assignments": {
+                name: pack(channel, inst["items"], inst["capacity"], stage == ONLINE_STAGE)
+                for name, inst in instances.items()
+            }
         },
     )
 

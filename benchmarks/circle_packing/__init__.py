@@ -175,7 +175,8 @@ class CirclePacking(Task):
 
 BASELINE_SUMS: dict[int, dict[str, tuple[float, float]]] = {
     26: {"grid": (26 / 12, 1e-9), "slsqp": (2.615844, 0.005)},
-    32: {"grid": (32 / 12, 1e-9), "slsqp": (2.896939, 0.005)},
+    # SLSQP's path is chaotic in the last bits of BLAS arithmetic: two machines gave 2.8969 and 2.9124.
+    32: {"grid": (32 / 12, 1e-9), "slsqp": (2.905, 0.015)},
 }
 """What each hand-written baseline achieves (measured with `clade eval`), with the slack allowed
 (SciPy's SLSQP may land in a slightly different local optimum on another version)."""

@@ -39,7 +39,7 @@ def test_hostile_program_is_invalid_with_a_reason(name: str) -> None:
     assert result.reason is not None and reason in result.reason
 
 
-def test_program_that_writes_its_own_score_is_invalid() -> None:
+def test_program_that_writes_its_own_score_gets_the_judged_score() -> None:
     cheat = (
         "import atexit, json\n"
         "atexit.register(lambda: json.dump({'stage': 'pack', 'n': 26, 'returned': [[], []], 'sum_radii': 4.01},"
@@ -47,8 +47,9 @@ def test_program_that_writes_its_own_score_is_invalid() -> None:
         "def pack_circles(n):\n    return [[0.5, 0.5]] * n, [0.0] * n\n"
     )
     result = measure(load_task("circle_packing"), cheat, sandbox=ProcessSandbox())
-    assert result.status == "invalid"
-    assert result.reason is not None and "sum_radii" in result.reason
+    # The judge writes the result from the circles it was handed: the forged 4.01 is never read.
+    assert result.status == "valid"
+    assert result.score == 0.0 and result.metrics["sum_radii"] == 0.0
 
 
 def _raw(returned: object, n: int = 26) -> dict[str, object]:

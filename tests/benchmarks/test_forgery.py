@@ -143,8 +143,14 @@ def _snoop(names, forged):
 """
 
 
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
+"""The candidate's own scratch space (private to its sandbox); a result.json written there is never read:
+the score comparisons prove it forged nothing."""
+
+
 def _found(evaluation: Evaluation) -> list[str]:
-    return [line for stage in evaluation.stages for line in stage.stderr_tail.splitlines() if "SNOOP" in line]
+    lines = [line for stage in evaluation.stages for line in stage.stderr_tail.splitlines() if "SNOOP" in line]
+    return [line for line in lines if line.removeprefix("SNOOP wrote ") not in SCRATCH]
 
 
 # ------------------------------------------------------------------------------ bin packing
@@ -186,8 +192,8 @@ def test_packing_frames_and_gc_hold_no_future_item(honest_packing: Evaluation) -
         "                    print('SNOOP frame', file=sys.stderr)\n"
         "            frame = frame.f_back\n"
         "        for obj in gc.get_objects():\n"
-        "            if isinstance(obj, (list, tuple)) and len(obj) > 5 and obj is not SEEN\n"
-        "                    and list(obj[:5]) == prefix:\n"
+        "            if (isinstance(obj, (list, tuple)) and len(obj) > 5 and obj is not SEEN\n"
+        "                    and list(obj[:5]) == prefix):\n"
         "                print('SNOOP gc', file=sys.stderr)\n"
         "    return -(bins - item)\n"
     )
@@ -256,8 +262,8 @@ def test_packing_candidate_reaches_no_instance_file_and_no_judge_result(honest_p
         ("[True] * len(bins)", "not an array of numbers"),
         ("np.zeros(len(bins) + 1)", "shape"),
         ("'best'", "not an array of numbers"),
-        ("[2**70] * len(bins)", "64 bits"),
-        ("type('F', (float,), {})(1.0)", "cannot be sent"),
+        ("[2**1100] * len(bins)", "too large to convert to float"),
+        ("type('F', (float,), {})(1.0)", "not an array of numbers"),
     ],
 )
 def test_packing_replies_of_the_wrong_type_are_invalid_with_a_reason(reply: str, why: str) -> None:
@@ -542,3 +548,19 @@ def test_openevolve_isolated_mode_runs_the_program_in_its_own_process(tmp_path: 
     assert forged.score == honest.score
     broken = _run(task, _seed(task) + "\ndef priority(value, weight):\n    raise ValueError('no')\n")
     assert broken.status == "invalid" and broken.reason is not None and "ValueError: no" in broken.reason
+
+
+@pytest.mark.parametrize(
+    ("forged", "why"),
+    [
+        ("lambda self, item: 0", "has no room"),
+        ("lambda self, item: 10**9", "has no room"),
+        ("lambda self, item: -1", "has no room"),
+        ("lambda self, item: 0.0", "has no room"),
+    ],
+)
+def test_a_rewritten_packer_cannot_overfill_a_bin(forged: str, why: str) -> None:
+    """The candidate's side of the protocol (clade_packer.py) is the candidate's: the judge trusts no bin it names."""
+    program = f"import clade_packer\nclade_packer.OnlinePacker.place = {forged}\n" + BEST_FIT
+    result = _run(SmallBinPacking(), program)
+    assert result.status == "invalid" and result.reason is not None and why in result.reason, result.reason

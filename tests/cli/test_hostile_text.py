@@ -42,7 +42,7 @@ def test_eval_shows_candidate_stderr_as_text(tmp_path: Path) -> None:
     hostile.write_text(f"import sys\nsys.stderr.write({line!r} + '\\n')\nraise SystemExit(3)\n")
     result = clade("eval", "circle_packing", str(hostile), "--sandbox", "process")
     assert result.returncode == 1, result.stderr
-    assert "reason:" in result.stdout and "exited with code 3" in result.stdout
+    assert "reason:" in result.stdout and "SystemExit: 3" in result.stdout
     assert_shown_as_text(result.stdout + result.stderr)
 
 
@@ -53,17 +53,29 @@ def test_eval_of_a_radius_beyond_a_float_is_a_failed_evaluation_with_a_reason(tm
     assert result.returncode == 1, result.stderr
     doc = json.loads(result.stdout)
     assert doc["status"] in ("invalid", "error") and doc["score"] is None
-    assert "does not fit a float" in doc["reason"]
+    assert "does not fit" in doc["reason"]
     assert "Traceback" not in result.stderr
 
 
-def test_eval_of_a_deeply_nested_result_is_a_failed_evaluation_with_a_reason(tmp_path: Path) -> None:
-    # The program runs in the harness's process: it writes the result itself and leaves first.
+def test_eval_of_a_deeply_nested_reply_is_a_failed_evaluation_with_a_reason(tmp_path: Path) -> None:
+    hostile = tmp_path / "deep.py"
+    hostile.write_text(
+        "def pack_circles(n):\n    deep = []\n    for _ in range(100000):\n"
+        "        deep = [deep]\n    return deep, deep\n"
+    )
+    result = clade("eval", "circle_packing", str(hostile), "--sandbox", "process")
+    assert result.returncode == 1
+    assert "nested deeper than" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr and "RecursionError" not in result.stdout + result.stderr
+
+
+def test_eval_of_a_result_file_the_candidate_wrote_itself_is_not_read(tmp_path: Path) -> None:
+    # The judge writes the result; a deeply nested result.json in the candidate's directory is never read.
     hostile = tmp_path / "deep.py"
     hostile.write_text("import os\nopen('result.json', 'w').write('[' * 100000 + ']' * 100000)\nos._exit(0)\n")
     result = clade("eval", "circle_packing", str(hostile), "--sandbox", "process")
     assert result.returncode == 1
-    assert "nested 100000 levels deep" in result.stdout
+    assert "ended while importing the program" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr and "RecursionError" not in result.stdout + result.stderr
 
 
