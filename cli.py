@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 from agent.config import ConfigError
 from archive.errors import ArchiveError
 from archive.text import markup_safe, visible, visible_text
+from archive.vocabulary import RunStatus, Verdict
 from benchmarks.task import TaskError
 from sandboxes import SANDBOX_CHOICES, SandboxError
 
@@ -219,7 +220,7 @@ def run(
         # Directory tasks are stored as absolute paths (a config file's relative to the file), so
         # `clade resume` and `clade replay` find them from anywhere.
         base_dir = config.parent if config is not None and task is None else None
-        settings = replace(settings, task=task_ref(settings.task, base_dir))
+        settings = replace(settings, task=task_ref(settings.task, base_dir, must_exist=True))
         archive = _open(db)
         with _storage_fails():
             result = start_run(archive, settings, name, out)
@@ -271,7 +272,7 @@ def _summary(archive: Archive, result: Any) -> None:
 
     run, stats = result.run, result.stats
     best = archive.best(run.id)
-    state = "interrupted" if result.interrupted else "finished"
+    state = RunStatus.INTERRUPTED if result.interrupted else RunStatus.FINISHED
     name = visible(run.name, one_line=True)
     out.print(
         f"\nrun {name} {state}: {stats.evaluations} evaluations, {stats.failed} failures", highlight=False, markup=False
@@ -379,9 +380,10 @@ def diff(
     node: NodeArg,
     other: Annotated[Optional[int], typer.Argument(help="Node to compare with; its parent by default.")] = None,
     db: DbOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Diff a node against its parent or another node (every file that changed)."""
-    from archive.views import diff_files, diff_renderable
+    from archive.views import diff_json, diff_renderable
 
     with _handled():
         archive = _inspect(db)
@@ -389,7 +391,11 @@ def diff(
         base = other if other is not None else (view.parent_ids[0] if view.parent_ids else None)
         if base is None:
             raise ArchiveError(f"node {node} is a seed with no parent; name a node to compare with")
-        text = diff_files(archive.files(base), archive.files(node), f"node-{base}", f"node-{node}")
+        doc = diff_json(archive.files(base), archive.files(node), base, node)
+    if as_json:
+        _emit(doc)
+        return
+    text = doc["diff"]
     if not text:
         out.print(f"node {node} and node {base} have the same files", highlight=False)
     elif out.is_terminal:
@@ -567,11 +573,12 @@ def eval_(
     """Evaluate one program file against a task, no run needed."""
     _allow_weak(allow_weak_sandbox)
     from benchmarks import evaluate, load_task
+    from benchmarks.task import LLM_GATEWAY
     from sandboxes import open_sandbox
 
     with _handled():
         loaded = load_task(task)
-        if loaded.self_modifying:
+        if LLM_GATEWAY in loaded.services:  # its evaluation needs the LLM gateway, which a run provides
             raise TaskError(
                 f"{loaded.name} programs are coding agents that call an LLM while they are evaluated; evaluate "
                 "them in a run (`clade run coding_agent --model ... --api-base ...`) or replay an evaluated node "
@@ -598,7 +605,7 @@ def eval_(
         if result.reason:  # the candidate's words (its stderr, its result): text, not markup or escapes
             out.print(f"  reason: {visible(result.reason)}", highlight=False, markup=False)
         _print_stderr_tail(result)
-    if result.status != "valid":
+    if result.status != Verdict.VALID:
         raise typer.Exit(code=1)
 
 
@@ -676,6 +683,32 @@ def sandbox_build(
     )
 
 
+@sandbox_app.command("prune")
+def sandbox_prune(
+    everything: Annotated[bool, typer.Option("--all", help="Also remove the current base image.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be removed.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove derived sandbox images (a task's packages on the base) and base images of older recipes."""
+    from dataclasses import asdict
+
+    from sandboxes import engine, image
+
+    try:
+        pruned = image.prune(engine.connect(), everything=everything, dry_run=dry_run)
+    except SandboxError as exc:
+        _bad_input(exc)
+        raise typer.Exit(code=1) from None
+    if as_json:
+        _emit([asdict(item) for item in pruned])
+        return
+    for item in pruned:
+        what = "removed" if item.removed else f"kept ({item.reason})"
+        out.print(f"{what} {item.tag} [{item.kind}, {item.size_mb:.0f} MB]", highlight=False, markup=False)
+    freed = sum(item.size_mb for item in pruned if item.removed)
+    out.print(f"{_count(sum(item.removed for item in pruned), 'image')} removed, {freed:.0f} MB", highlight=False)
+
+
 @sandbox_app.command("check")
 def sandbox_check(as_json: JsonOption = False) -> None:
     """What the sandbox can enforce on this machine: engine, image, limits (verified in a container), GPU."""
@@ -725,10 +758,8 @@ def doctor(
     }
     try:
         archive = _inspect(db)
-        checks["database"] = {
-            "ok": True,
-            "detail": f"{archive.engine.url.render_as_string(hide_password=True)} ({len(archive.list_runs())} runs)",
-        }
+        where = archive.engine.url.render_as_string(hide_password=True)
+        checks["database"] = {"ok": True, "detail": f"{where} ({_count(len(archive.list_runs()), 'run')})"}
         checks["llm"]["well_formed"] = archive.llm_call_stats()
     except ArchiveMissing as exc:  # looking must not create one: say so and how one comes about
         detail = f"not found: no archive at {exc.path} (`clade run TASK` creates it)"
@@ -743,6 +774,11 @@ def doctor(
         out.print(f"{name:9} {mark}  {markup_safe(str(check['detail']))}", highlight=False)  # a server's words
         for row in check.get("well_formed", []):
             out.print(visible(f"          {_llm_line(row)}"), highlight=False, markup=False)
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 run`, `2 runs`."""
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _llm_check(

@@ -1,8 +1,9 @@
 """Darwin-Gödel mode's wiring: the LLM gateway around a run, and replaying one agent on one problem.
 
-A run of a self-modifying task (benchmarks/coding_agent) starts the gateway (agent/gateway.py) with
-the run's LLM settings and an archive recorder, binds it and the sandbox to the self-modification
-mutator, and closes it when the run ends; for any other task nothing changes. `replay_problem` is
+A run of a task that asks for the LLM gateway (`LLM_GATEWAY` in `Task.services`; the self-improving
+tasks, benchmarks/task.py) starts the gateway (agent/gateway.py) with the run's LLM settings and an
+archive recorder, binds it and the sandbox to the self-modification mutator, and closes it when the
+run ends; for any other task nothing changes. `replay_problem` is
 `clade replay NODE --problem ID`: the node's agent, on that one problem, in a fresh sandbox, through
 a gateway session under the node, with its transcript and the hidden tests' verdict.
 """
@@ -19,7 +20,9 @@ from agent.gateway import Gateway, Session, archive_recorder
 from agent.ledger import Ledger
 from agent.mutation import Mutator
 from archive import Archive, ArchiveError, RunView
+from archive.vocabulary import CallPurpose
 from benchmarks import Task, TaskError, load_task
+from benchmarks.task import LLM_GATEWAY, SelfImprovingTask
 from sandboxes import Sandbox, open_sandbox
 
 
@@ -33,8 +36,8 @@ def llm_gateway(
     sandbox: Sandbox,
     ledger: Ledger | None = None,
 ) -> Iterator[Gateway | None]:
-    """A started gateway for a self-modifying task's run (None for other tasks), closed on exit."""
-    if not task.self_modifying:
+    """A started gateway for the run of a task that needs one (None for other tasks), closed on exit."""
+    if LLM_GATEWAY not in task.services:
         yield None
         return
     from agent.llm_settings import settings_from_config
@@ -54,7 +57,7 @@ def llm_gateway(
 def replay_access(archive: Archive, run: RunView, task: Task, node_id: int) -> Iterator[Session | None]:
     """For `clade replay` of a coding agent: a gateway session for its jobs, accounted to the node
     (None for other tasks). The run's model settings are reused; its key must be in the environment."""
-    if not task.self_modifying:
+    if LLM_GATEWAY not in task.services:
         yield None
         return
     from agent.llm_settings import settings_from_config
@@ -63,7 +66,7 @@ def replay_access(archive: Archive, run: RunView, task: Task, node_id: int) -> I
     if not config.models:
         raise ArchiveError(f"run {run.name} has no model configured, so its agents cannot be replayed")
     gateway = Gateway(settings_from_config(config), archive_recorder(archive, run.id), seed=config.seed)
-    with gateway, gateway.session(node_id, task.llm_tokens_per_evaluation, "replay") as session:
+    with gateway, gateway.session(node_id, task.llm_tokens_per_evaluation, CallPurpose.REPLAY) as session:
         yield session
 
 
@@ -82,6 +85,8 @@ class ProblemReplay:
     sandbox_reason: str
     solution: str | None = None
     notes: Sequence[str] = field(default_factory=tuple)
+    transcript_shown: str = ""
+    """The transcript as the task writes it out for reading."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -101,22 +106,20 @@ class ProblemReplay:
 
 def replay_problem(archive: Archive, node_id: int, problem: str, sandbox_kind: str) -> ProblemReplay:
     """Run node `node_id`'s agent on `problem` once, its LLM calls recorded under the node."""
-    from benchmarks.coding_agent import CodingAgent, CodingAgentSettings, problem_ids
-
     node = archive.node(node_id)
     run = archive.find_run(str(node.run_id))
     base = load_task(run.task)
-    if not isinstance(base, CodingAgent):
+    if not isinstance(base, SelfImprovingTask):
         raise TaskError(f"--problem replays a coding agent on one problem; node {node_id} is a {base.name} program")
-    if problem not in problem_ids():
-        raise TaskError(f"unknown problem {problem!r}; the coding_agent problems are {', '.join(problem_ids())}")
-    task = CodingAgent(CodingAgentSettings(**{**vars(base.settings), "quick": (problem,), "full": ()}))
+    if problem not in base.problem_ids():
+        raise TaskError(f"unknown problem {problem!r}; the {base.name} problems are {', '.join(base.problem_ids())}")
+    task = base.on_problem(problem)
     stage = task.stages()[0]
     sandbox, why = open_sandbox(sandbox_kind)
     files = archive.files(node_id)
     with sandbox:
         with replay_access(archive, run, task, node_id) as session:
-            assert session is not None  # a CodingAgent is self-modifying
+            assert session is not None  # a self-improving task asks for the gateway
             outcome = sandbox.run(session.attach(task.job(files, stage)))
         run_report = _problem_report(outcome.result, problem)
         failure = outcome.failure()
@@ -148,6 +151,7 @@ def replay_problem(archive: Archive, node_id: int, problem: str, sandbox_kind: s
         calls=session.calls,
         sandbox_reason=why,
         solution=solution if isinstance(solution, str) else None,
+        transcript_shown=task.transcript_text(transcript),
     )
 
 
@@ -159,15 +163,13 @@ def _problem_report(raw: Any, problem: str) -> dict[str, Any]:
 
 def problem_report(replay: ProblemReplay) -> str:
     """The replay as text: the verdict, the agent's transcript, the hidden tests' output."""
-    from benchmarks.coding_agent import transcript_text
-
     verdict = "solved" if replay.solved else "not solved"
     lines = [
         f"node {replay.node_id} on problem {replay.problem}: {verdict} ({replay.summary}); "
         f"{replay.tokens} tokens in {replay.calls} LLM calls; {replay.sandbox_reason}",
         "",
         "--- transcript ---",
-        transcript_text(replay.transcript) or "(empty: the agent wrote no transcript)",
+        replay.transcript_shown or "(empty: the agent wrote no transcript)",
     ]
     if replay.solution is not None:
         lines += ["", "--- solution.py ---", replay.solution.rstrip()]

@@ -120,7 +120,6 @@ class LLMClient:
         self._dearest_call = 0.0
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._jitter = random.Random(seed)
-        self._unpriced: set[str] = set()
 
     async def complete(
         self,
@@ -222,13 +221,7 @@ class LLMClient:
         try:
             return float(litellm.completion_cost(completion_response=response))
         except Exception:  # a model missing from the price table (local servers): priced at 0
-            self._unpriced.add(model)
             return 0.0
-
-    @property
-    def unpriced_models(self) -> set[str]:
-        """Models whose calls were counted at $0 because litellm has no price for them."""
-        return set(self._unpriced)
 
 
 def _since(started: float) -> float:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 import random
 import threading
 import time
@@ -368,12 +367,6 @@ class Evolution:
 
     def _count(self, status: str) -> None:
         self.stats.statuses[status] = self.stats.statuses.get(status, 0) + 1
-
-
-def improvement(stats: RunStats) -> float | None:
-    if stats.best_score is None or stats.seed_score is None or not math.isfinite(stats.seed_score):
-        return None
-    return stats.best_score - stats.seed_score
 
 
 class HostFault(Exception):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from agent.evolve_blocks import EditRejected, validate_child
+from archive.vocabulary import FailureKind
 
 if TYPE_CHECKING:
     from agent.ledger import Ledger
@@ -117,9 +118,9 @@ class Mutator(abc.ABC):
         try:
             validate_child(parents[0].files[main], proposal.files[main])
         except EditRejected as exc:
-            raise MutationFailed("rejected_edit", str(exc)) from None
+            raise MutationFailed(FailureKind.REJECTED_EDIT, str(exc)) from None
         except KeyError:
-            raise MutationFailed("rejected_edit", f"the child has no {main}") from None
+            raise MutationFailed(FailureKind.REJECTED_EDIT, f"the child has no {main}") from None
         patch = proposal.patch or unified_diff(parents[0].files[main], proposal.files[main], main)
         return replace(proposal, patch=patch, wall_s=time.monotonic() - started)
 

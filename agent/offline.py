@@ -16,6 +16,7 @@ from typing import Any
 
 from agent.evolve_blocks import block_lines
 from agent.mutation import MutationContext, MutationFailed, Mutator, Parent, Proposal
+from archive.vocabulary import FailureKind
 
 ARITHMETIC = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 COMPARISON = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
@@ -168,7 +169,7 @@ class OfflineMutator(Mutator):
         try:
             source = _Source(parent_text)
         except SyntaxError:
-            raise MutationFailed("unparsable_parent", "the parent does not parse") from None
+            raise MutationFailed(FailureKind.UNPARSABLE_PARENT, "the parent does not parse") from None
         if len(parents) > 1:
             donor = _Source(parents[1].files[main])
             for _ in range(ATTEMPTS):
@@ -188,7 +189,7 @@ class OfflineMutator(Mutator):
             if child != parent_text:
                 kind = "offline:constant" if use_constants else "offline:operator"
                 return self._proposal(parents[0], main, child, kind)
-        raise MutationFailed("no_edit", "the evolvable region has no constant or operator to change")
+        raise MutationFailed(FailureKind.NO_EDIT, "the evolvable region has no constant or operator to change")
 
     def _proposal(self, parent: Parent, main: str, child: str, operator: str) -> Proposal:
         return Proposal(files={**parent.files, main: child}, operator=operator, model="offline", edit_format="ast")

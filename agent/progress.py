@@ -1,68 +1,59 @@
 """Live progress of a run: a Rich panel on a terminal, plain lines otherwise.
 
-The panel shows what `clade status` shows from the archive, from the loop's own counters:
-progress against the budget, best so far, evaluations per minute, nodes by status, failures by
-kind, and LLM tokens and cost when the loop counts them.
+The panel is `clade status`'s (archive/status_view.status_panel), drawn from the loop's own
+counters instead of the archive: progress against the budget, best so far, evaluations per
+minute, nodes by status, failures by kind, and LLM tokens and cost when the run calls a model.
 """
 
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
 from agent.loop import RunStats
-from archive.text import visible
-
-
-def _score(value: float | None) -> str:
-    return "—" if value is None else f"{value:.6g}"
+from archive.status_view import status_panel
+from archive.tree_view import fmt_score
+from archive.vocabulary import RunStatus, Verdict
 
 
 def _done(stats: RunStats) -> int:
     return stats.proposed + sum(stats.failures.values())
 
 
-def _failures(stats: RunStats) -> str:
-    kinds = {status: n for status, n in stats.statuses.items() if status in ("invalid", "error") and n}
-    for kind, n in stats.failures.items():
-        kinds[f"proposal {kind}"] = kinds.get(f"proposal {kind}", 0) + n
-    return ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items())) or "none"
-
-
 def _usage(stats: RunStats) -> str | None:
-    # RunStats gains token and cost counters with LLM accounting; show them once it has them.
-    tokens, cost = getattr(stats, "tokens", None), getattr(stats, "cost", None)
-    if tokens is None and cost is None:
+    """Tokens and cost when the run calls a model (its ledger counts them), else None."""
+    if stats.tokens is None and stats.cost is None:
         return None
-    return f"{int(tokens or 0):,} tokens, ${float(cost or 0.0):.4f}"
+    return f"{stats.tokens or 0:,} tokens, ${stats.cost or 0.0:.4f}"
+
+
+def stats_doc(stats: RunStats) -> dict[str, Any]:
+    """The loop's counters as the document `clade status --json` prints (archive/status_view.py),
+    so the live panel and `clade status` are one panel: what the loop cannot know from its own
+    counters (the run's name, stage failure kinds, wall time) is left out."""
+    broken = {str(v): stats.statuses[v] for v in (Verdict.INVALID, Verdict.ERROR) if stats.statuses.get(v)}
+    rate = stats.evaluations_per_s * 60
+    return {
+        "status": RunStatus.RUNNING.value,
+        "iterations": {"done": _done(stats), "budget": stats.budget},
+        "nodes": dict(stats.statuses),
+        "evaluations": stats.evaluations,
+        "best": None if stats.best_score is None else {"id": stats.best_node, "score": stats.best_score},
+        "seed_score": stats.seed_score,
+        "evaluations_per_minute": {"overall": rate, "recent": None},
+        "failures": {"proposal": dict(stats.failures), "evaluation": broken},
+        "tokens": stats.tokens,
+        "cost": stats.cost,
+        "wall_s": None,
+    }
 
 
 def render(stats: RunStats) -> Text:
-    done = _done(stats)
-    width = 30
-    filled = 0 if stats.budget <= 0 else min(width, round(width * done / stats.budget))
-    gain = ""
-    if stats.best_score is not None and stats.seed_score is not None:
-        gain = f", {stats.best_score - stats.seed_score:+.6g} on the seed"
-    rows: list[tuple[str, str]] = [
-        ("progress", f"{'█' * filled}{'·' * (width - filled)} {done}/{stats.budget}"),
-        ("best so far", f"{_score(stats.best_score)} (node {stats.best_node}){gain}"),
-        ("evaluations", f"{stats.evaluations}, {stats.evaluations_per_s * 60:.1f} per minute"),
-        ("nodes", ", ".join(f"{k} {v}" for k, v in sorted(stats.statuses.items())) or "—"),
-        ("failures", _failures(stats)),
-    ]
-    usage = _usage(stats)
-    if usage is not None:
-        rows.append(("LLM", usage))
-    text = Text()
-    for name, value in rows:
-        text.append(name.ljust(13), style="bold")
-        text.append(visible(value, one_line=True) + "\n")  # failure kinds may quote a model
-    text.rstrip()
-    return text
+    return status_panel(stats_doc(stats))
 
 
 class RunDisplay:
@@ -90,7 +81,7 @@ class RunDisplay:
             usage = _usage(stats)
             self.console.print(
                 f"iteration {done}/{stats.budget}  evaluations {stats.evaluations}  "
-                f"best {_score(stats.best_score)}  failures {stats.failed}  "
+                f"best {fmt_score(stats.best_score)}  failures {stats.failed}  "
                 f"{stats.evaluations_per_s * 60:.1f} eval/min" + (f"  {usage}" if usage else ""),
                 highlight=False,
                 markup=False,

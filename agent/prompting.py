@@ -17,6 +17,7 @@ from string import Template
 
 from agent.edit_formats import EditFormat
 from agent.mutation import MutationContext, MutationFailed, Parent
+from archive.vocabulary import FailureKind
 
 PROMPTS = Path(__file__).parent / "prompts"
 CHARS_PER_TOKEN = 3.0
@@ -78,7 +79,7 @@ def first_messages(
             limit //= 2
         else:
             raise MutationFailed(
-                "prompt_too_long",
+                FailureKind.PROMPT_TOO_LONG,
                 f"the prompt needs about {messages_tokens(messages)} tokens even without inspirations, over the "
                 f"{token_budget} the model's context leaves; set [extra.llm] context_tokens if the model has more",
             )

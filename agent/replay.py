@@ -18,10 +18,11 @@ from rich.text import Text
 
 from agent.dgm import replay_access
 from archive import Archive, ArchiveError
+from archive.vocabulary import NodeStatus, Verdict
 from benchmarks import Evaluation, evaluate, load_task
 from sandboxes import open_sandbox
 
-REPLAYABLE = ("valid", "invalid", "error")
+REPLAYABLE = tuple(Verdict)
 
 
 def agree(recorded: float | None, replayed: float | None, tolerance: float) -> bool:
@@ -102,7 +103,8 @@ class Replay:
 def replay_node(archive: Archive, node_id: int, sandbox_kind: str) -> Replay:
     node = archive.node(node_id)
     if node.status not in REPLAYABLE:
-        why = node.feedback if node.status == "duplicate" and node.feedback else "it has no finished evaluation"
+        duplicate = node.status == NodeStatus.DUPLICATE and node.feedback
+        why = node.feedback if duplicate else "it has no finished evaluation"
         raise ArchiveError(f"node {node_id} is {node.status} ({why}): there is no recorded result to compare with")
     run = archive.find_run(str(node.run_id))
     task = load_task(run.task)

@@ -21,14 +21,15 @@ from collections.abc import Sequence
 from agent.gateway import Gateway
 from agent.llm_settings import LLMSettings
 from agent.mutation import BudgetExhausted, MutationContext, MutationFailed, Mutator, Parent, Proposal
-from benchmarks.coding_agent import CodingAgent, problem_log
+from archive.vocabulary import CallPurpose, FailureKind
+from benchmarks.task import SelfImprovingTask
 from sandboxes import Sandbox
 
 OPERATOR = "self_modify"
 
 
 class SelfModifyMutator(Mutator):
-    def __init__(self, settings: LLMSettings, task: CodingAgent) -> None:
+    def __init__(self, settings: LLMSettings, task: SelfImprovingTask) -> None:
         self.settings, self.task = settings, task
         models = ", ".join(m.name for m in settings.models)
         where = f" via {settings.api_base}" if settings.api_base else ""
@@ -58,23 +59,29 @@ class SelfModifyMutator(Mutator):
         gateway.check_budget()
         failed = self.task.failed_problems(parent.metrics)
         if not failed:
-            raise MutationFailed("no_failed_problem", f"node {parent.id} failed no problem: nothing to learn from")
+            raise MutationFailed(
+                FailureKind.NO_FAILED_PROBLEM, f"node {parent.id} failed no problem: nothing to learn from"
+            )
         problem = context.rng.choice(failed)
-        job = self.task.improve_job(parent.files, problem, problem_log(parent.feedback, problem))
-        with gateway.session(parent.id, self.task.settings.improve_tokens, OPERATOR) as session:
+        job = self.task.improve_job(parent.files, problem, self.task.problem_log(parent.feedback, problem))
+        with gateway.session(parent.id, self.task.improve_tokens, CallPurpose.SELF_MODIFY) as session:
             outcome = await asyncio.to_thread(self._sandbox.run, session.attach(job))
         if gateway.exhausted:
             raise BudgetExhausted(gateway.exhausted)
         improvement = self.task.read_improvement(outcome)
         where = f"node {parent.id} on problem {problem}"
         if improvement.source is None:
-            raise MutationFailed("self_modify_failed", f"{where}: no edited source came back ({improvement.detail})")
+            raise MutationFailed(
+                FailureKind.SELF_MODIFY_FAILED, f"{where}: no edited source came back ({improvement.detail})"
+            )
         source = parent.files[context.main_file]
         if improvement.source == source:
-            raise MutationFailed("no_change", f"{where}: the agent left its source unchanged ({improvement.detail})")
+            raise MutationFailed(
+                FailureKind.NO_CHANGE, f"{where}: the agent left its source unchanged ({improvement.detail})"
+            )
         if not improvement.self_test_ok:
             raise MutationFailed(
-                "child_does_not_run", f"{where}: the edited agent does not load ({improvement.detail})"
+                FailureKind.CHILD_DOES_NOT_RUN, f"{where}: the edited agent does not load ({improvement.detail})"
             )
         return Proposal(
             files={**parent.files, context.main_file: improvement.source},

@@ -27,6 +27,7 @@ from archive.errors import ArchiveError
 from archive.models import Run, utcnow
 from archive.owners import owner_gone, stale_after
 from archive.store import Archive
+from archive.vocabulary import RunStatus
 
 HEARTBEAT_S = 2.0
 """How often the owner renews its heartbeat."""
@@ -82,7 +83,7 @@ class RunLease:
                 now,
             )
             run.iterations += extra_iterations
-            run.status = "running"
+            run.status = RunStatus.RUNNING
         self._thread = threading.Thread(target=self._beat, name="clade-lease", daemon=True)
         self._thread.start()
 

@@ -13,8 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from archive.store import LineageRow
+from archive.vocabulary import NodeStatus
 
-LIVE_STATUSES = frozenset({"pending", "running"})
+LIVE_STATUSES = frozenset({NodeStatus.PENDING, NodeStatus.RUNNING})
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Lineage:
                 children.setdefault(row.parent_id, []).append(row.id)
             else:
                 roots.append(row.id)
-            if row.status == "valid" and row.score is not None:
+            if row.status == NodeStatus.VALID and row.score is not None:
                 best = by_id[best_id].score if best_id is not None else None
                 if best is None or row.score > best:
                     best_id = row.id
@@ -62,7 +63,7 @@ class Lineage:
         the best node or nodes still being evaluated); children before parents."""
         for node_id in self._postorder():
             row = self.rows[node_id]
-            best = row.score if row.status == "valid" else None
+            best = row.score if row.status == NodeStatus.VALID else None
             size = 1
             live = row.status in LIVE_STATUSES or node_id == self.best_id
             for child in self.children.get(node_id, ()):
@@ -180,7 +181,9 @@ def timeline(rows: Iterable[LineageRow]) -> Timeline:
     high: list[float] = []  # min-heap of the upper half
     best: float | None = None
     for row in evaluated:
-        score = row.score if row.status == "valid" and row.score is not None and math.isfinite(row.score) else None
+        score = (
+            row.score if row.status == NodeStatus.VALID and row.score is not None and math.isfinite(row.score) else None
+        )
         if score is not None:
             best = score if best is None else max(best, score)
             if low and score > -low[0]:

@@ -14,11 +14,13 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from archive.vocabulary import NodeStatus, RunStatus
+
 SCHEMA_VERSION = 5
 """Bumped with every schema change; the Alembic head revision is named after it."""
 
-NODE_STATUSES = ("pending", "running", "valid", "invalid", "error", "duplicate")
-RUN_STATUSES = ("running", "finished", "interrupted", "failed")
+NODE_STATUSES = tuple(NodeStatus)
+RUN_STATUSES = tuple(RunStatus)
 
 
 def utcnow() -> datetime:
@@ -46,7 +48,7 @@ class Run(Base):
     task_hash: Mapped[str] = mapped_column(String(64))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     seed: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    status: Mapped[str] = mapped_column(String(20), default=RunStatus.RUNNING.value)
     iterations: Mapped[int] = mapped_column(Integer, default=0)
     """The iteration budget (children to propose)."""
     tokens: Mapped[int] = mapped_column(Integer, default=0)
@@ -104,7 +106,7 @@ class Node(Base):
     """0 for the seed; the iteration that proposed it otherwise (unique within a run)."""
     generation: Mapped[int] = mapped_column(Integer, default=0)
     island: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=NodeStatus.PENDING.value)
     score: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     descriptors: Mapped[dict[str, Any]] = mapped_column(default=dict)

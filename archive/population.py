@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-EVALUATED = ("valid", "invalid", "error")
-STATUS_CODES = {
-    name: code for code, name in enumerate(("pending", "running", "valid", "invalid", "error", "duplicate"))
-}
-VALID_CODE = STATUS_CODES["valid"]
+from archive.vocabulary import NodeStatus, Verdict
+
+EVALUATED = tuple(Verdict)
+STATUS_CODES: dict[str, int] = {name: code for code, name in enumerate(NodeStatus)}
+VALID_CODE = STATUS_CODES[NodeStatus.VALID]
 EVALUATED_CODES = [STATUS_CODES[name] for name in EVALUATED]
 """valid, invalid, error: consecutive codes, so `_build` tests a range."""
 
@@ -70,8 +70,8 @@ class Population:
         return cls(
             ids=np.array([r["id"] for r in records], np.int64),
             scores=np.array([math.nan if r.get("score") is None else r["score"] for r in records], np.float64),
-            valid=np.array([r.get("status", "valid") == "valid" for r in records], bool),
-            evaluated=np.array([r.get("status", "valid") in EVALUATED for r in records], bool),
+            valid=np.array([r.get("status", NodeStatus.VALID) == NodeStatus.VALID for r in records], bool),
+            evaluated=np.array([r.get("status", NodeStatus.VALID) in EVALUATED for r in records], bool),
             children=np.array([r.get("children", 0) for r in records], np.int64),
             islands=np.array([r.get("island", 0) for r in records], np.int64),
             generations=np.array([r.get("generation", 0) for r in records], np.int64),

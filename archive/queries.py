@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive.database import ArchiveError
 from archive.models import Node
+from archive.vocabulary import NodeStatus
 
 if TYPE_CHECKING:
     from archive.store import NodeView
@@ -78,7 +79,7 @@ class LineageQueries:
         with self._sessions() as session:
             found = session.scalar(
                 select(Node.id)
-                .where(Node.run_id == run_id, Node.status == "valid", key.is_not(None))
+                .where(Node.run_id == run_id, Node.status == NodeStatus.VALID, key.is_not(None))
                 .order_by(order, Node.id)
                 .limit(1)
             )
@@ -90,17 +91,17 @@ class LineageQueries:
         def count(*statuses: str) -> Any:
             return func.sum(case((Node.status.in_(statuses), 1), else_=0))
 
-        valid_score = case((Node.status == "valid", Node.score))
+        valid_score = case((Node.status == NodeStatus.VALID, Node.score))
         with self._sessions() as session:
             rows = session.execute(
                 select(
                     Node.generation,
                     func.count(),
-                    count("valid"),
-                    count("invalid"),
-                    count("error"),
-                    count("duplicate"),
-                    count("pending", "running"),
+                    count(NodeStatus.VALID),
+                    count(NodeStatus.INVALID),
+                    count(NodeStatus.ERROR),
+                    count(NodeStatus.DUPLICATE),
+                    count(NodeStatus.PENDING, NodeStatus.RUNNING),
                     func.max(valid_score),
                     func.avg(valid_score.cast(Float)),
                 )

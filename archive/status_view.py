@@ -20,6 +20,7 @@ from archive.models import utcnow
 from archive.store import Archive, RunView
 from archive.text import visible
 from archive.tree_view import STATUS_STYLE, fmt_score
+from archive.vocabulary import NodeStatus, RunStatus
 
 RECENT = timedelta(minutes=5)
 
@@ -42,11 +43,11 @@ def status_json(archive: Archive, run: RunView, now: datetime | None = None) -> 
     proposal_failures = dict(run.failures)
     done = proposed + sum(proposal_failures.values())
     times = sorted(row.evaluated_at for row in rows if row.evaluated_at is not None)
-    valid = [row for row in rows if row.status == "valid" and row.score is not None]
+    valid = [row for row in rows if row.status == NodeStatus.VALID and row.score is not None]
     best = max(valid, key=lambda row: (row.score, -row.id), default=None)
     seed = next((row for row in rows if row.iteration == 0), None)
     recent: float | None = None
-    if run.status == "running" and times:
+    if run.status == RunStatus.RUNNING and times:
         window = min(RECENT, max(now - times[0], timedelta(seconds=1)))
         recent = sum(1 for t in times if now - t <= window) / window.total_seconds() * 60
     return {
@@ -78,9 +79,14 @@ def _kinds(counts: dict[str, int]) -> str:
 
 
 def status_panel(doc: dict[str, Any]) -> Text:
+    """`clade status`'s panel, and the live one of `clade run` (agent/progress.py), which has no
+    name line, and no LLM row when the run calls no model (`tokens` None)."""
     text = Text()
-    text.append(visible(f"run {doc['name']} ({doc['task']}): ", one_line=True), style="bold")
-    text.append(visible(doc["status"], one_line=True) + "\n", style="cyan" if doc["status"] == "running" else "")
+    if "name" in doc:
+        text.append(visible(f"run {doc['name']} ({doc['task']}): ", one_line=True), style="bold")
+        text.append(
+            visible(doc["status"], one_line=True) + "\n", style="cyan" if doc["status"] == RunStatus.RUNNING else ""
+        )
     iterations = doc["iterations"]
     lines: list[tuple[str, str | Text]] = [
         ("progress", f"{_bar(iterations['done'], iterations['budget'])} {iterations['done']}/{iterations['budget']}")
@@ -102,7 +108,8 @@ def status_panel(doc: dict[str, Any]) -> Text:
     failures = doc["failures"]
     lines.append(("failed proposals", _kinds(failures["proposal"]) or "none"))
     lines.append(("failed evaluations", _kinds(failures["evaluation"]) or "none"))
-    lines.append(("LLM", f"{doc['tokens']:,} tokens, ${doc['cost']:.4f}"))
+    if doc["tokens"] is not None:
+        lines.append(("LLM", f"{doc['tokens']:,} tokens, ${doc['cost'] or 0.0:.4f}"))
     if doc["wall_s"]:
         lines.append(("wall time", f"{doc['wall_s']:.0f} s"))
     width = max(len(name) for name, _ in lines) + 2
@@ -130,7 +137,7 @@ def watch_status(read: Callable[[], dict[str, Any]], console: Console, interval:
             elif {**doc, "evaluations_per_minute": None} != last:
                 console.print(status_panel(doc))
                 last = {**doc, "evaluations_per_minute": None}
-            if doc["status"] != "running":
+            if doc["status"] != RunStatus.RUNNING:
                 return
             time.sleep(interval)
     except KeyboardInterrupt:

@@ -33,11 +33,12 @@ from archive.models import Blob, Evaluation, IslandMigration, LLMCall, Node, Nod
 from archive.owners import owner_gone
 from archive.population import EVALUATED, NodeRow, Population, PopulationIndex
 from archive.queries import LineageQueries
+from archive.vocabulary import FINAL_STATUSES, NodeStatus, RunStatus, Verdict
 
 if TYPE_CHECKING:
     from archive.selection import Migration, Selection, SelectionContext, Selector
 
-FINAL = (*EVALUATED, "duplicate")
+FINAL = FINAL_STATUSES
 """Statuses a node never leaves: its evaluation (or the decision not to evaluate) is stored."""
 
 
@@ -101,8 +102,10 @@ class LineageRow(NamedTuple):
 
 def _run_view(run: Run) -> RunView:
     status = run.status
-    if status == "running" and (run.owner is None or owner_gone(run.owner_host, run.owner_pid, run.heartbeat_at)):
-        status = "interrupted"  # killed before it could say so: nothing drives it now
+    if status == RunStatus.RUNNING and (
+        run.owner is None or owner_gone(run.owner_host, run.owner_pid, run.heartbeat_at)
+    ):
+        status = RunStatus.INTERRUPTED  # killed before it could say so: nothing drives it now
     return RunView(
         id=run.id,
         name=run.name,
@@ -315,7 +318,7 @@ class Archive(LineageQueries):
         model: str | None = None,
         edit_format: str | None = None,
         patch: str | None = None,
-        status: str = "pending",
+        status: str = NodeStatus.PENDING,
         feedback: str | None = None,
     ) -> NodeView:
         with self._write() as session:
@@ -328,7 +331,8 @@ class Archive(LineageQueries):
                 generation=generation,
                 island=island,
                 parent_id=parent_ids[0] if parent_ids else None,
-                second_parent_id=parent_ids[1] if len(parent_ids) > 1 else None,
+                # a crossover of a node with itself has one parent, not "parents 1, 1"
+                second_parent_id=parent_ids[1] if len(parent_ids) > 1 and parent_ids[1] != parent_ids[0] else None,
                 status=status,
                 code_hash=code_hash(files),
                 operator=_text(operator),
@@ -355,20 +359,20 @@ class Archive(LineageQueries):
         with self._sessions() as session:
             return session.scalar(
                 select(Node.id)
-                .where(Node.run_id == run_id, Node.code_hash == digest, Node.status != "duplicate")
+                .where(Node.run_id == run_id, Node.code_hash == digest, Node.status != NodeStatus.DUPLICATE)
                 .order_by(Node.id)
                 .limit(1)
             )
 
     def set_status(self, node_id: int, status: str) -> None:
         """Move an unfinished node to `pending` or `running` (evaluations use record_evaluation)."""
-        if status not in ("pending", "running"):
+        if status not in (NodeStatus.PENDING, NodeStatus.RUNNING):
             raise ArchiveError(f"set_status takes pending or running, not {status!r}; use record_evaluation")
         with self._write() as session:
             node = self._unfinished_node(session, node_id)
             node.revision = self._bump(session, node.run_id)
             node.status = status
-            if status == "running":
+            if status == NodeStatus.RUNNING:
                 node.started_at = utcnow()
 
     def record_evaluation(
@@ -471,16 +475,6 @@ class Archive(LineageQueries):
                 query = query.where(Node.status.in_(statuses))
             return [_node_view(node) for node in session.scalars(query)]
 
-    def tree_rows(self, run_id: int) -> list[tuple[int, int | None, int | None, int, str, float | None]]:
-        """(id, parent, second parent, generation, status, score) per node, cheaply."""
-        with self._sessions() as session:
-            rows = session.execute(
-                select(Node.id, Node.parent_id, Node.second_parent_id, Node.generation, Node.status, Node.score)
-                .where(Node.run_id == run_id)
-                .order_by(Node.id)
-            ).all()
-        return [tuple(row) for row in rows]  # type: ignore[misc]
-
     # --- inspection queries (clade tree / status / report / plot) ---------------------------
 
     def lineage(self, run_id: int) -> list[LineageRow]:
@@ -538,7 +532,7 @@ class Archive(LineageQueries):
             rows = session.execute(
                 select(Evaluation.status, Evaluation.timed_out, Evaluation.out_of_memory, func.count())
                 .join(Node, Node.id == Evaluation.node_id)
-                .where(Node.run_id == run_id, Evaluation.status != "valid")
+                .where(Node.run_id == run_id, Evaluation.status != Verdict.VALID)
                 .group_by(Evaluation.status, Evaluation.timed_out, Evaluation.out_of_memory)
             ).all()
         kinds: dict[str, int] = {}
@@ -574,7 +568,7 @@ class Archive(LineageQueries):
         with self._sessions() as session:
             node = session.scalars(
                 select(Node)
-                .where(Node.run_id == run_id, Node.status == "valid")
+                .where(Node.run_id == run_id, Node.status == NodeStatus.VALID)
                 .order_by(Node.score.desc(), Node.id)
                 .limit(1)
             ).first()
@@ -689,7 +683,7 @@ class Archive(LineageQueries):
 
     def unfinished(self, run_id: int) -> list[NodeView]:
         """Nodes a killed run left pending or running: to evaluate again on resume."""
-        return self.nodes(run_id, statuses=("pending", "running"))
+        return self.nodes(run_id, statuses=(NodeStatus.PENDING, NodeStatus.RUNNING))
 
     def record_llm_call(self, **fields: Any) -> int:
         """Store one LLM call and charge its tokens and cost to its run in the same transaction,

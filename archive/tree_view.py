@@ -15,14 +15,15 @@ from rich.text import Text
 
 from archive.lineage import Branch, Lineage
 from archive.text import visible as printable
+from archive.vocabulary import NodeStatus
 
-STATUS_STYLE = {
-    "valid": "green",
-    "invalid": "yellow",
-    "error": "red",
-    "duplicate": "dim",
-    "pending": "cyan",
-    "running": "cyan",
+STATUS_STYLE: dict[str, str] = {
+    NodeStatus.VALID: "green",
+    NodeStatus.INVALID: "yellow",
+    NodeStatus.ERROR: "red",
+    NodeStatus.DUPLICATE: "dim",
+    NodeStatus.PENDING: "cyan",
+    NodeStatus.RUNNING: "cyan",
 }
 
 FOLD_ABOVE = 40

@@ -192,6 +192,20 @@ def diff_files(before: dict[str, str], after: dict[str, str], before_name: str, 
     return "".join(chunks)
 
 
+def diff_json(before: dict[str, str], after: dict[str, str], base: int, node: int) -> dict[str, Any]:
+    """`clade diff --json`: the two nodes, each file that changed (added, removed or modified, with
+    its own unified diff) and the whole diff as the text command prints it."""
+    files = []
+    for path in sorted(set(before) | set(after)):
+        if before.get(path) != after.get(path):
+            change = "added" if path not in before else "removed" if path not in after else "modified"
+            old = {path: before[path]} if path in before else {}
+            new = {path: after[path]} if path in after else {}
+            one = diff_files(old, new, f"node-{base}", f"node-{node}")
+            files.append({"path": path, "change": change, "diff": one})
+    return {"id": node, "base": base, "files": files, "diff": "".join(f["diff"] for f in files)}
+
+
 def diff_renderable(text: str) -> Text:
     """A unified diff coloured line by line: additions green, removals red, hunks cyan."""
     out = Text()

@@ -10,10 +10,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from archive.vocabulary import Verdict
 from benchmarks.task import Check, Stage, Task
 from sandboxes.base import Job, Outcome, Sandbox
 
-VALID, INVALID, ERROR = "valid", "invalid", "error"
+VALID, INVALID, ERROR = Verdict.VALID, Verdict.INVALID, Verdict.ERROR
 TAIL_CHARS = 4000
 
 

@@ -8,6 +8,7 @@ the working directory; write `./name` to mean the directory.
 
 from __future__ import annotations
 
+import difflib
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -39,15 +40,27 @@ def task_names() -> list[str]:
     return sorted(BUILTIN)
 
 
-def task_ref(ref: str, relative_to: Path | None = None) -> str:
+def task_ref(ref: str, relative_to: Path | None = None, *, must_exist: bool = False) -> str:
     """The reference to store with a run: a built-in name as is, a directory as an absolute path
-    (a relative one taken from `relative_to`, by default the working directory)."""
+    (a relative one taken from `relative_to`, by default the working directory). With
+    `must_exist`, a path that is not there is an unknown task, named as the user wrote it."""
     if ref in BUILTIN:
         return ref
     path = Path(ref).expanduser()
     if relative_to is not None and not path.is_absolute():
         path = relative_to / path
+    if must_exist and not path.exists():
+        raise unknown_task(ref)
     return str(path.resolve())
+
+
+def unknown_task(ref: str) -> TaskError:
+    """The error for a reference that is neither a built-in name nor a path (with a close name)."""
+    close = difflib.get_close_matches(ref, task_names(), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return TaskError(
+        f"unknown task {ref!r}: not a built-in task ({', '.join(task_names())}) and no such directory{hint}"
+    )
 
 
 def load_task(ref: str) -> Task:
@@ -57,7 +70,7 @@ def load_task(ref: str) -> Task:
         return factory()
     directory = Path(ref).expanduser()
     if not directory.exists():
-        raise TaskError(f"unknown task {ref!r}: not a built-in task ({', '.join(task_names())}) and no such directory")
+        raise unknown_task(ref)
     if not directory.is_dir():
         raise TaskError(f"task {ref!r} is a file; give a built-in name or a task directory")
     if (directory / MANIFEST).is_file():

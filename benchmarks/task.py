@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
-from sandboxes.base import PYTHON, Candidate, Job, Limits
+from sandboxes.base import PYTHON, Candidate, Job, Limits, Outcome
 
 #: The channel module as both processes of a judged job find it in their working directories.
 CHANNEL_FILE = "clade_channel.py"
@@ -103,6 +103,12 @@ class Task(abc.ABC):
     its own source (agent/self_modify.py), not by the LLM mutator."""
     llm_tokens_per_evaluation: int = 0
     """Tokens one evaluation may spend through the gateway (self-modifying tasks only)."""
+    default_mutator: str | None = None
+    """The mutator (agent/mutators.py's registry, by name) this task's runs use; None: the run's
+    choice, the LLM mutator when a model is configured and the offline one when not."""
+    services: tuple[str, ...] = ()
+    """What the run must provide while this task's candidates are evaluated, by name: `LLM_GATEWAY`
+    (the host's LLM gateway, reached through a socket in the sandbox). None by default."""
     score_note: str | None = None
     """A plain line on what limits this task's score, shown with it (an OpenEvolve evaluator that
     imports the program: the score is only as strong as that evaluator); None when judged."""
@@ -177,6 +183,61 @@ class Task(abc.ABC):
         for path, text in sorted(self.seed_files().items()):
             digest.update(path.encode() + b"\0" + text.encode())
         return digest.hexdigest()[:16]
+
+
+LLM_GATEWAY = "llm_gateway"
+"""The service of a task whose candidates call an LLM while they are evaluated (agent/gateway.py)."""
+
+
+@dataclass(frozen=True)
+class Improvement:
+    """What a self-modification job returned: the edited source, or why there is none."""
+
+    source: str | None
+    self_test_ok: bool
+    detail: str
+    transcript: Sequence[Mapping[str, str]] = field(default_factory=tuple)
+
+
+class SelfImprovingTask(Task):
+    """A task whose candidates are coding agents that make their children by editing themselves
+    (Darwin-Gödel mode): its runs use the `self_modify` mutator and provide the LLM gateway. The
+    mutator (agent/self_modify.py) and `clade replay --problem` drive it only through these
+    methods, so a second such task is a new subclass in benchmarks/ and nothing else."""
+
+    self_modifying = True
+    default_mutator = "self_modify"
+    services = (LLM_GATEWAY,)
+    improve_tokens: int = 0
+    """Token budget of one self-modification."""
+
+    @abc.abstractmethod
+    def problem_ids(self) -> tuple[str, ...]:
+        """Every problem an agent can be replayed on (`clade replay NODE --problem ID`)."""
+
+    @abc.abstractmethod
+    def on_problem(self, problem: str) -> SelfImprovingTask:
+        """This task cut down to one problem, in one stage (for replaying a node on it)."""
+
+    @abc.abstractmethod
+    def failed_problems(self, metrics: Mapping[str, float]) -> list[str]:
+        """Problems an evaluated agent took on and did not solve, from its metrics."""
+
+    @abc.abstractmethod
+    def problem_log(self, feedback: str | None, problem: str) -> str:
+        """A failed problem's part of a node's evaluation log (its feedback)."""
+
+    @abc.abstractmethod
+    def improve_job(self, files: Mapping[str, str], problem: str, log: str) -> Job:
+        """The parent agent, run on improving a copy of its own source after failing `problem`."""
+
+    @abc.abstractmethod
+    def read_improvement(self, outcome: Outcome) -> Improvement:
+        """The edited source from a self-modification job's outcome, with its smoke test."""
+
+    @abc.abstractmethod
+    def transcript_text(self, entries: Sequence[Any]) -> str:
+        """An agent's transcript entries as readable text."""
 
 
 def judged_job(task: Task, program: Mapping[str, bytes], stage: Stage, limits: Limits) -> Job:

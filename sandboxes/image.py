@@ -38,6 +38,8 @@ DEBIAN_PACKAGES = ("python3", "python3-numpy")
 DOCKERFILE = Path(__file__).with_name("Dockerfile")
 RECIPE_LABEL = "org.cladeforge.recipe"
 METHOD_LABEL = "org.cladeforge.method"
+DERIVED_LABEL = "org.cladeforge.derived-from"
+DERIVED_PREFIX = "pkg-"
 SITE = "/opt/clade/site"
 METHODS = ("auto", "dockerfile", "debootstrap")
 BUILD_TIMEOUT_S = 1800
@@ -224,7 +226,7 @@ def derived_tag(base: str, packages: Iterable[str]) -> str:
         elif local.is_dir():
             for path in sorted(p for p in local.rglob("*") if p.is_file()):
                 digest.update(str(path.relative_to(local)).encode() + b"\0" + path.read_bytes())
-    return f"{REPOSITORY}:pkg-{digest.hexdigest()[:12]}"
+    return f"{REPOSITORY}:{DERIVED_PREFIX}{digest.hexdigest()[:12]}"
 
 
 def ensure_derived(client: Any, base: str, packages: tuple[str, ...], log: Log = print) -> str:
@@ -247,7 +249,64 @@ def ensure_derived(client: Any, base: str, packages: tuple[str, ...], log: Log =
                 raise SandboxError(f"cannot install {', '.join(packages)}: {' / '.join(tail)}")
             (Path(context) / "Dockerfile").write_text(f"FROM {base}\nCOPY site {SITE}\nENV PYTHONPATH={SITE}\n")
             try:
-                client.images.build(path=context, tag=tag, labels={RECIPE_LABEL: recipe_hash()}, rm=True)
+                client.images.build(
+                    path=context, tag=tag, labels={RECIPE_LABEL: recipe_hash(), DERIVED_LABEL: base}, rm=True
+                )
             except Exception as exc:
                 raise SandboxError(f"cannot build the derived image {tag}: {exc}") from None
     return tag
+
+
+@dataclass(frozen=True)
+class Pruned:
+    tag: str
+    kind: str
+    """`derived` (a task's packages on a base image), `stale` (a base of an older recipe) or `base`."""
+    size_mb: float
+    removed: bool
+    reason: str = ""
+    """Why it stayed: a container uses it, or `--dry-run`."""
+
+
+def prunable(client: Any, *, everything: bool = False) -> list[tuple[str, str, float]]:
+    """(tag, kind, size in MB) of the images `clade sandbox prune` removes: every derived image and
+    every base image of another recipe; the current base too with `everything`."""
+    current, found = base_tag(), []
+    for img in client.images.list(name=REPOSITORY):
+        size = round((img.attrs.get("Size") or 0) / 1e6, 1)
+        for tag in img.tags:
+            if not tag.startswith(f"{REPOSITORY}:"):
+                continue
+            if tag.startswith(f"{REPOSITORY}:{DERIVED_PREFIX}"):
+                found.append((tag, "derived", size))
+            elif tag != current:
+                found.append((tag, "stale", size))
+            elif everything:
+                found.append((tag, "base", size))
+    return sorted(found, key=lambda item: ({"derived": 0, "stale": 1, "base": 2}[item[1]], item[0]))
+
+
+def prune(
+    client: Any, *, everything: bool = False, dry_run: bool = False, only: Callable[[str], bool] | None = None
+) -> list[Pruned]:
+    """Remove what `prunable` lists (those `only` accepts); an image a container still uses stays,
+    and says so. Derived images come back on demand: the next job that needs one builds it."""
+    import docker.errors
+
+    done = []
+    for tag, kind, size in prunable(client, everything=everything):
+        if only is not None and not only(tag):
+            continue
+        if dry_run:
+            done.append(Pruned(tag, kind, size, removed=False, reason="dry run"))
+            continue
+        try:
+            client.images.remove(tag)
+        except docker.errors.ImageNotFound:
+            continue  # removed meanwhile
+        except docker.errors.APIError as exc:
+            reason = "a container uses it" if exc.status_code == 409 else str(exc.explanation or exc)
+            done.append(Pruned(tag, kind, size, removed=False, reason=reason))
+            continue
+        done.append(Pruned(tag, kind, size, removed=True))
+    return done

@@ -26,11 +26,11 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
-from benchmarks.task import Check, Stage, Task, TaskError
+from benchmarks.task import Check, Improvement, SelfImprovingTask, Stage, TaskError
 from sandboxes.base import PYTHON, Job, Limits, Outcome
 
 QUICK = (
@@ -107,17 +107,7 @@ class CodingAgentSettings:
     """Each failed problem's part of the evaluation log is cut to about this many characters."""
 
 
-@dataclass(frozen=True)
-class Improvement:
-    """What a self-modification job returned: the edited source, or why there is none."""
-
-    source: str | None
-    self_test_ok: bool
-    detail: str
-    transcript: Sequence[Mapping[str, str]] = field(default_factory=tuple)
-
-
-class CodingAgent(Task):
+class CodingAgent(SelfImprovingTask):
     name = "coding_agent"
     description = (
         "Darwin-Gödel mode: evolve a coding agent (agent.py) that receives a Python programming "
@@ -127,7 +117,6 @@ class CodingAgent(Task):
     )
     metric = "solved_fraction"
     main_file = "agent.py"
-    self_modifying = True
     default_selection = "dgm"  # DGM's own rule: score-weighted, discounted by children
     tolerance = 1.0
     """An LLM-driven agent's score is not reproducible; a replay is compared only loosely."""
@@ -144,6 +133,7 @@ class CodingAgent(Task):
             raise TaskError(f"coding_agent: unknown problems {unknown} (shipped: {', '.join(sorted(known))})")
         self._problems = {"quick": tuple(self.settings.quick), "full": tuple(full)}
         self.llm_tokens_per_evaluation = self.settings.tokens_per_problem * (len(self.settings.quick) + len(full))
+        self.improve_tokens = self.settings.improve_tokens
 
     def problems(self, stage: str) -> tuple[str, ...]:
         return self._problems[stage]
@@ -256,7 +246,21 @@ class CodingAgent(Task):
         log = "\n".join(check.log for check in checks)
         return Check(valid=True, score=metrics["solved_fraction"], metrics=metrics, log=log)
 
-    # ---- self-modification (agent/self_modify.py drives these) ----
+    # ---- self-modification (the SelfImprovingTask contract: agent/self_modify.py drives these) ----
+
+    def problem_ids(self) -> tuple[str, ...]:
+        return problem_ids()
+
+    def on_problem(self, problem: str) -> CodingAgent:
+        if problem not in problem_ids():
+            raise TaskError(f"unknown problem {problem!r}; the coding_agent problems are {', '.join(problem_ids())}")
+        return CodingAgent(replace(self.settings, quick=(problem,), full=()))
+
+    def problem_log(self, feedback: str | None, problem: str) -> str:
+        return problem_log(feedback, problem)
+
+    def transcript_text(self, entries: Sequence[Any]) -> str:
+        return transcript_text(entries)
 
     def failed_problems(self, metrics: Mapping[str, float]) -> list[str]:
         """Problems an evaluated agent took on and did not solve, from its metrics."""

@@ -3,6 +3,8 @@ programs where each rule shows."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from agent.edit_formats import FORMATS, EditError, get_format
@@ -136,3 +138,33 @@ def test_formats_are_registered_by_name_and_an_unknown_one_lists_them() -> None:
 
     with pytest.raises(ConfigError, match="crossover"):
         get_format("udiff")
+
+
+# ---- the edit-format contract, for every format in the registry -------------------------------
+
+PROMPTS = Path(__file__).resolve().parents[2] / "agent" / "prompts"
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_every_format_is_registered_under_its_name_with_its_prompts(name: str) -> None:
+    edit_format = get_format(name)
+    assert edit_format.name == name and edit_format.parents in (1, 2)
+    assert (PROMPTS / edit_format.rules_prompt).is_file() and (PROMPTS / edit_format.task_prompt).is_file()
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+@pytest.mark.parametrize("reply", ["", "I would leave it as it is.", "```python\n```"])
+def test_every_format_refuses_a_reply_with_no_edit_with_a_named_kind(name: str, reply: str) -> None:
+    with pytest.raises(EditError) as refused:
+        get_format(name).apply(reply, PROGRAM)
+    assert refused.value.kind.isidentifier() and str(refused.value).strip()
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_every_format_keeps_the_fixed_part(name: str) -> None:
+    """An edit outside the EVOLVE-BLOCK (here: the import) never becomes a child."""
+    whole = PROGRAM.replace("import math", "import os")
+    replies = {"whole": f"```python\n{whole}```", "diff": block("import math", "import os")}
+    reply = replies.get(name, replies["diff"])
+    with pytest.raises(EditError):
+        get_format(name).apply(reply, PROGRAM)

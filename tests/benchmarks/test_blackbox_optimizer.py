@@ -8,6 +8,7 @@ import pytest
 from benchmarks import Stage, load_task
 from benchmarks.blackbox_optimizer import BUDGET, DIM, aocc, parse_points, runs
 from benchmarks.references import measure
+from sandboxes.process import ProcessSandbox
 
 
 def test_aocc_normalises_log_precision_between_1e8_and_1e2() -> None:
@@ -58,7 +59,7 @@ def test_optimizer_asking_nan_is_invalid_with_the_reason() -> None:
         "    def tell(self, points, values):\n"
         "        pass\n"
     )
-    result = measure(load_task("blackbox_optimizer"), program)
+    result = measure(load_task("blackbox_optimizer"), program, sandbox=ProcessSandbox())
     assert result.status == "invalid" and result.score is None
     assert result.reason is not None and "not a finite number" in result.reason
 

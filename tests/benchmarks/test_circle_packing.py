@@ -8,6 +8,7 @@ import pytest
 from benchmarks import Stage, load_task
 from benchmarks.circle_packing import TOLERANCE, violation
 from benchmarks.references import measure
+from sandboxes.process import ProcessSandbox
 
 GRID = """
 import numpy as np
@@ -32,7 +33,7 @@ HOSTILE = {
 def test_hostile_program_is_invalid_with_a_reason(name: str) -> None:
     body, reason = HOSTILE[name]
     program = f"{GRID}\ndef pack_circles(n):\n    {body}\n"
-    result = measure(load_task("circle_packing"), program)
+    result = measure(load_task("circle_packing"), program, sandbox=ProcessSandbox())
     assert result.status == "invalid"
     assert result.score is None
     assert result.reason is not None and reason in result.reason
@@ -45,7 +46,7 @@ def test_program_that_writes_its_own_score_gets_the_judged_score() -> None:
         " open('result.json', 'w')))\n"
         "def pack_circles(n):\n    return [[0.5, 0.5]] * n, [0.0] * n\n"
     )
-    result = measure(load_task("circle_packing"), cheat)
+    result = measure(load_task("circle_packing"), cheat, sandbox=ProcessSandbox())
     # The judge writes the result from the circles it was handed: the forged 4.01 is never read.
     assert result.status == "valid"
     assert result.score == 0.0 and result.metrics["sum_radii"] == 0.0

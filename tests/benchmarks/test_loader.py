@@ -13,6 +13,7 @@ from benchmarks import TaskError, load_task, task_ref
 from benchmarks.native import NativeTask
 from benchmarks.openevolve import OpenEvolveTask
 from benchmarks.references import measure
+from sandboxes.process import ProcessSandbox
 
 EXAMPLES = Path(__file__).parents[2] / "benchmarks" / "examples"
 MINIMAL = 'description = "d"\nmetric = "m"'
@@ -102,7 +103,7 @@ def test_native_check_errors_reject_the_result(tmp_path: Path) -> None:
 )
 def test_openevolve_metrics_are_validated(tmp_path: Path, returned: str, reason: str | None) -> None:
     task = load_task(str(_openevolve(tmp_path, f"def evaluate(program_path):\n    return {returned}\n")))
-    result = measure(task, task.seed_files()[task.main_file])
+    result = measure(task, task.seed_files()[task.main_file], sandbox=ProcessSandbox())
     if reason is None:  # no combined_score: OpenEvolve's mean of the metrics
         assert result.status == "valid" and result.score == 0.5
     else:
@@ -138,7 +139,7 @@ def test_openevolve_runs_unchanged_with_cascade_and_configured_score(tmp_path: P
         ("evaluate_stage1", 0.5, 30.0),
         ("evaluate_stage2", None, 30.0),
     ]
-    result = measure(task, task.seed_files()[task.main_file])
+    result = measure(task, task.seed_files()[task.main_file], sandbox=ProcessSandbox())
     assert result.status == "valid", result.reason
     assert result.score == 0.9
     assert result.metrics == {"speed": 0.9, "size": 3.0, "quality": 0.7}
@@ -154,6 +155,6 @@ def test_openevolve_cascade_stops_below_threshold(tmp_path: Path) -> None:
             raise AssertionError("not reached")
     """
     task = load_task(str(_openevolve(tmp_path, evaluator, "evaluator:\n  cascade_thresholds: [0.5]\n")))
-    result = measure(task, task.seed_files()[task.main_file])
+    result = measure(task, task.seed_files()[task.main_file], sandbox=ProcessSandbox())
     assert result.status == "invalid"
     assert result.reason is not None and "cascade stopped at stage evaluate_stage1" in result.reason

@@ -75,5 +75,5 @@ def test_seed_runs_valid_in_the_sandbox(task: Task) -> None:
 def test_baseline_reproduces_its_declared_metrics(ref: str, baseline_name: str) -> None:
     task = load_task(ref)
     baseline = next(b for b in task.baselines() if b.name == baseline_name)
-    result = measure(task, baseline.source, baseline.secrets)
+    result = measure(task, baseline.source, baseline.secrets, sandbox=ProcessSandbox())
     assert disagreements(baseline, result) == []

@@ -8,6 +8,7 @@ import pytest
 from benchmarks import Stage, load_task
 from benchmarks.references import measure
 from benchmarks.tsp_constructive import gap_pct, instances, tour_length
+from sandboxes.process import ProcessSandbox
 
 
 def test_reference_tours_are_at_least_as_short_as_two_opt() -> None:
@@ -58,14 +59,14 @@ def test_program_that_rewrites_its_tours_is_invalid() -> None:
         "def select_next_node(current_node, destination_node, unvisited_nodes, distance_matrix):\n"
         "    return min(unvisited_nodes)\n"
     )
-    result = measure(load_task("tsp_constructive"), cheat)
+    result = measure(load_task("tsp_constructive"), cheat, sandbox=ProcessSandbox())
     assert result.status == "invalid" and result.score is None
     assert result.reason is not None and "stage tsp50" in result.reason
 
 
 def test_returning_a_visited_city_is_a_candidate_fault_with_the_reason() -> None:
     program = "def select_next_node(current_node, destination_node, unvisited_nodes, distance_matrix):\n    return 0\n"
-    result = measure(load_task("tsp_constructive"), program)
+    result = measure(load_task("tsp_constructive"), program, sandbox=ProcessSandbox())
     assert result.status == "invalid"
     assert result.reason is not None and "not an unvisited city" in result.reason
 

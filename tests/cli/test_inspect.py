@@ -111,6 +111,22 @@ def test_diff_against_parent_and_against_another_node(small_db: tuple[str, dict[
     assert code == 2 and "is a seed with no parent" in err
 
 
+def test_diff_json_is_one_document_with_each_changed_file(small_db: tuple[str, dict[str, int]]) -> None:
+    db, ids = small_db
+    code, out, _ = clade("diff", str(ids["a"]), "--db", db, "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["id"] == ids["a"] and doc["base"] == ids["seed"]
+    assert [(f["path"], f["change"]) for f in doc["files"]] == [("program.py", "modified")]
+    assert "+    return -(bins - item) * 1.1" in doc["files"][0]["diff"]
+    _, text, _ = clade("diff", str(ids["a"]), "--db", db)
+    assert doc["diff"] == text  # the same diff the text command prints
+    _, out, _ = clade("diff", str(ids["a"]), str(ids["a"]), "--db", db, "--json")
+    assert json.loads(out)["files"] == []
+    code, out, err = clade("diff", str(ids["seed"]), "--db", db, "--json")
+    assert code == 2 and out == "" and "is a seed with no parent" in err
+
+
 def test_best_export_writes_files_and_a_readme(small_db: tuple[str, dict[str, int]], tmp_path: Path) -> None:
     db, ids = small_db
     code, out, _ = clade("best", "--db", db, "--export", str(tmp_path / "best"))

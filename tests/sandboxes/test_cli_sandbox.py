@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import uuid
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -49,3 +52,35 @@ def test_doctor_uses_the_docker_probe() -> None:
     assert result.exit_code == 0, result.output
     docker = json.loads(result.stdout)["docker"]
     assert docker["ok"] is (docker_unusable() is None)
+
+
+@pytest.mark.docker
+def test_prune_removes_derived_and_stale_images_and_keeps_the_base(tmp_path: Path) -> None:
+    why = docker_unusable()
+    if why:
+        pytest.skip(f"docker backend not tested: {why}")
+    from sandboxes import engine, image
+
+    client = engine.connect()
+    base = image.base_tag()
+    token = uuid.uuid4().hex[:8]
+    derived, stale = f"{image.REPOSITORY}:{image.DERIVED_PREFIX}test{token}", f"{image.REPOSITORY}:old{token}"
+    (tmp_path / "Dockerfile").write_text(f"FROM {base}\nLABEL {image.DERIVED_LABEL}={base}\n")
+    client.images.build(path=str(tmp_path), tag=derived, rm=True)
+    client.images.get(base).tag(image.REPOSITORY, f"old{token}")  # a base of another recipe, as after an upgrade
+    mine = {derived, stale}
+    try:
+        # The command lists both (a dry run: other tests here may be using their own derived images).
+        listed = runner.invoke(app, ["sandbox", "prune", "--dry-run", "--json"])
+        assert listed.exit_code == 0, listed.output
+        kinds = {row["tag"]: row["kind"] for row in json.loads(listed.stdout)}
+        assert kinds[derived] == "derived" and kinds[stale] == "stale" and base not in kinds
+        assert image.exists(client, derived)
+        pruned = image.prune(client, only=mine.__contains__)
+        assert {(p.tag, p.removed) for p in pruned} == {(derived, True), (stale, True)}
+        assert not image.exists(client, derived) and not image.exists(client, stale)
+        assert image.exists(client, base)  # the current base stays
+    finally:
+        for tag in mine:
+            with contextlib.suppress(Exception):
+                client.images.remove(tag)
