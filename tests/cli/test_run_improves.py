@@ -14,11 +14,12 @@ def _tree(db: Path) -> list[tuple[int, list[int], str, float | None]]:
 
 
 def test_offline_run_beats_the_best_fit_seed(tmp_path: Path) -> None:
-    """With one evaluation in flight a run is reproducible, so this checks a fixed outcome."""
+    """With one evaluation in flight a run is reproducible, so this checks a fixed outcome (seed 0
+    first beats best fit on its hidden instances near iteration 40)."""
     db = tmp_path / "clade.db"
     run = clade(
-        "run", "bin_packing", "-n", "30", "--parallel", "1", "--seed", "0", "--sandbox", "process", "--db", str(db),
-        timeout=900,  # 31 evaluations one at a time: minutes on a loaded 2-core machine
+        "run", "bin_packing", "-n", "50", "--parallel", "1", "--seed", "0", "--sandbox", "process", "--db", str(db),
+        timeout=1200,  # 51 evaluations one at a time: minutes on a loaded 2-core machine
     )
     assert run.returncode == 0, run.stderr
     nodes = _tree(db)
