@@ -165,11 +165,15 @@ class NodeSandbox:
             self.sandbox.close()
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class _Worker:
     actor: Any
     node: str
     shape: tuple[float, int, int]
+    ready: Any
+    """The actor's `ready()` call: its node and whether its sandbox opened."""
+    claimed: bool = False
+    """A job waits for this starting actor."""
 
 
 class _StartFailed(Exception):
@@ -210,6 +214,7 @@ class RaySandbox(Sandbox):
         self._errors = self._fault_types()
         self._actor_class = self._ray.remote(max_restarts=0, max_task_retries=0)(NodeSandbox)
         self._idle: list[_Worker] = []
+        self._starting: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
 
@@ -289,43 +294,71 @@ class RaySandbox(Sandbox):
         )
 
     def _acquire(self, shape: tuple[float, int, int]) -> _Worker:
-        """An idle worker of this shape, or a new actor (whichever is ready first)."""
-        surplus: list[_Worker] = []
+        """An idle worker of this shape, else one that is starting (a new actor if none is):
+        whichever is ready first. An actor started but not taken stays for the next job."""
         with self._lock:
-            for worker in self._idle:
-                if worker.shape == shape:
-                    self._idle.remove(worker)
-                    return worker
-            surplus, self._idle = self._idle, []  # other shapes' idle actors give their resources back
-        for worker in surplus:
-            self._kill(worker)
+            worker = self._take_idle(shape)
+            if worker is not None:
+                return worker
+            starting = next((w for w in self._starting if w.shape == shape and not w.claimed), None)
+            surplus = [w for w in self._idle if w.shape != shape] if starting is None else []
+            self._idle = [w for w in self._idle if w not in surplus]  # other shapes give their resources back
+            if starting is None:
+                starting = self._start(shape)
+            starting.claimed = True
+        for other in surplus:
+            self._kill(other)
+        deadline = time.monotonic() + self.start_grace_s
+        while True:
+            done, _ = self._ray.wait([starting.ready], timeout=0.5)
+            if done:
+                with self._lock:
+                    if starting in self._starting:
+                        self._starting.remove(starting)
+                return self._started(starting)
+            with self._lock:
+                idle = self._take_idle(shape)
+                if idle is not None:
+                    starting.claimed = False
+                    return idle
+            if time.monotonic() > deadline:
+                with self._lock:
+                    self._starting.remove(starting)
+                self._drop(starting)
+                raise _StartFailed(f"no node started a sandbox worker within {self.start_grace_s:.0f}s")
+
+    def _take_idle(self, shape: tuple[float, int, int]) -> _Worker | None:
+        """An idle worker of this shape (a started actor nobody took counts); call with the lock."""
+        for starting in list(self._starting):
+            if starting.shape == shape and not starting.claimed and not self._ray.wait([starting.ready], timeout=0)[1]:
+                self._starting.remove(starting)
+                with contextlib.suppress(_StartFailed):  # a node that cannot sandbox: dropped
+                    self._idle.append(self._started(starting))
+        worker = next((w for w in self._idle if w.shape == shape), None)
+        if worker is not None:
+            self._idle.remove(worker)
+        return worker
+
+    def _start(self, shape: tuple[float, int, int]) -> _Worker:
         cpus, memory_mb, gpus = shape
         actor = self._actor_class.options(
             num_cpus=cpus, memory=memory_mb * MIB, num_gpus=gpus, scheduling_strategy="SPREAD"
         ).remote(self.kind, self._allow_weak)
-        ready = actor.ready.remote()
-        deadline = time.monotonic() + self.start_grace_s
-        while True:
-            done, _ = self._ray.wait([ready], timeout=0.5)
-            if done:
-                break
-            with self._lock:
-                other = next((w for w in self._idle if w.shape == shape), None)
-                if other is not None:
-                    self._idle.remove(other)
-            if other is not None or time.monotonic() > deadline:
-                self._ray.kill(actor, no_restart=True)
-                if other is not None:
-                    return other
-                raise _StartFailed(f"no node started a sandbox worker within {self.start_grace_s:.0f}s")
+        worker = _Worker(actor, "(starting)", shape, actor.ready.remote())
+        self._starting.append(worker)
+        return worker
+
+    def _started(self, worker: _Worker) -> _Worker:
+        """A starting worker, now ready (out of `_starting`): usable, or _StartFailed naming its node."""
         try:
-            info = self._ray.get(ready)
+            info = self._ray.get(worker.ready)
         except self._errors as exc:
+            self._drop(worker)
             raise _StartFailed(f"a sandbox worker died while starting ({_one_line(exc)})") from None
-        worker = _Worker(actor, info["node"], shape)
+        worker.node = info["node"]
         if info["problem"] is not None:
             self._kill(worker)
-            raise _StartFailed(f"node {info['node']} cannot run a sandbox: {info['problem']}")
+            raise _StartFailed(f"node {worker.node} cannot run a sandbox: {info['problem']}")
         return worker
 
     def _release(self, worker: _Worker) -> None:
@@ -358,7 +391,8 @@ class RaySandbox(Sandbox):
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            idle, self._idle = self._idle, []
+            idle, self._idle = self._idle + self._starting, []
+            self._starting = []
         for worker in idle:
             self._kill(worker)
         if self._owns_connection:
