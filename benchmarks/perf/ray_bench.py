@@ -8,7 +8,8 @@ machine). Measures, with the offline mutator and the process sandbox on every no
 
 1. overhead per job: a trivial job through `ProcessSandbox.run` against `RaySandbox.run`
    (sequential, warm: the actor and its sandbox are already up), median of `--jobs`;
-2. a `clade run` of the knapsack example (`--parallel 2`, same seed): on this machine without
+2. a `clade run` of the knapsack example with more constants to mutate and stages that work
+   `--stage-s` seconds each (`--parallel 2`, same seed): on this machine without
    Ray, then `--cluster ray` with the head alone (1 slot) and with head + worker (2 slots).
    Throughput is the evaluations per minute between the run's first and last evaluation
    (`clade status --json`), so Ray's connection and actor start-up are not in it; the command's
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -86,8 +88,27 @@ def per_job(jobs: int, address: str | None) -> float:
     return statistics.median(times)
 
 
-def clade_run(db: str, iterations: int, address: str | None) -> dict[str, float]:
-    args = [sys.executable, "-m", "cli", "run", str(KNAPSACK), "-n", str(iterations), "--parallel", "2"]
+SEED = """def priority(value: float, weight: float) -> float:
+    # EVOLVE-BLOCK-START
+    a, b, c, d = 1.0, 1.0, 0.5, 0.25
+    return (value**a) / (weight**b + c) + d * value / (weight + 1.0)
+    # EVOLVE-BLOCK-END
+"""
+
+
+def bench_task(root: Path, sleep_s: float) -> Path:
+    """The knapsack example with more constants to mutate (fewer duplicate children) and a
+    harness that first works `sleep_s` seconds (a stand-in for a real evaluation's cost)."""
+    task = root / "knapsack_bench"
+    shutil.copytree(KNAPSACK, task)
+    (task / "seed.py").write_text(SEED)
+    harness = task / "harness.py"
+    harness.write_text(f"import time\ntime.sleep({sleep_s})\n" + harness.read_text())
+    return task
+
+
+def clade_run(task: Path, db: str, iterations: int, address: str | None) -> dict[str, float]:
+    args = [sys.executable, "-m", "cli", "run", str(task), "-n", str(iterations), "--parallel", "2"]
     args += ["--sandbox", "process", "--seed", "1", "--db", db]
     if address:
         args += ["--cluster", "ray", "--ray-address", address]
@@ -112,19 +133,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=12)
     parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--stage-s", type=float, default=1.0, help="Seconds each evaluation stage works.")
     options = parser.parse_args()
     port = free_port()
     address = f"127.0.0.1:{port}"
     rows: list[tuple[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
+        task = bench_task(Path(tmp), options.stage_s)
         local_job = per_job(options.jobs, None)
-        rows.append(("local (process sandbox)", clade_run(f"{tmp}/local.db", options.iterations, None)))
+        rows.append(("local (process sandbox)", clade_run(task, f"{tmp}/local.db", options.iterations, None)))
         try:
             start_node(None, port)
             ray_job = per_job(options.jobs, address)
-            rows.append(("ray: head only (1 slot)", clade_run(f"{tmp}/head.db", options.iterations, address)))
+            rows.append(("ray: head only (1 slot)", clade_run(task, f"{tmp}/head.db", options.iterations, address)))
             start_node(address, port)
-            rows.append(("ray: head + worker (2 slots)", clade_run(f"{tmp}/both.db", options.iterations, address)))
+            rows.append(
+                ("ray: head + worker (2 slots)", clade_run(task, f"{tmp}/both.db", options.iterations, address))
+            )
         finally:
             subprocess.run([*RAY, "stop", "--force"], capture_output=True, timeout=180, env=ENV)
     print(
@@ -132,8 +157,8 @@ def main() -> None:
         f"through Ray {ray_job * 1000:.0f} ms: overhead {(ray_job - local_job) * 1000:.0f} ms per job"
     )
     print(
-        f"\n{'run (knapsack, -n ' + str(options.iterations) + ', --parallel 2)':44} {'evals':>6} {'evals/min':>10} "
-        f"{'x local':>8} {'wall s':>7} {'ray nodes':>9}"
+        f"\n{f'run (-n {options.iterations}, --parallel 2, {options.stage_s:g} s/stage)':44} {'evals':>6} "
+        f"{'evals/min':>10} {'x local':>8} {'wall s':>7} {'ray nodes':>9}"
     )
     base = rows[0][1]["per_min"] or 1.0
     for name, row in rows:
