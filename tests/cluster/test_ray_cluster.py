@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
+from archive import database_url
 from tests.cli.helpers import REPO, clade
 from tests.cluster.conftest import LocalCluster, free_port, short
 
@@ -28,23 +34,53 @@ def slow_task(tmp_path: Path, seconds: float) -> Path:
     return task
 
 
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[str]:
+    """The run's archive: PostgreSQL (a schema of its own) when CLADE_TEST_POSTGRES_URL names a
+    server, as on a cluster, else a SQLite file."""
+    base = os.environ.get("CLADE_TEST_POSTGRES_URL")
+    if not base:
+        yield database_url(str(tmp_path / "clade.db"))
+        return
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def query(db: str, sql: str) -> list[Any]:
+    engine = create_engine(db)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
 def evaluations(db: str) -> list[tuple[int, str, str]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT node_id, stage, sandbox FROM evaluations ORDER BY id").fetchall()
+    return query(db, "SELECT node_id, stage, sandbox FROM evaluations ORDER BY id")
 
 
 def placed_on(db: str, node_id: str) -> bool:
     """Whether an evaluation of the (live) archive ran on that Ray node."""
+    path = make_url(db).database
+    if db.startswith("sqlite") and not (path and Path(path).exists()):  # connecting would create it
+        return False
     try:
         return any(short(node_id) in where for _, _, where in evaluations(db))
-    except sqlite3.OperationalError:  # not created yet
+    except DBAPIError:  # not created yet
         return False
 
 
 def assert_each_node_evaluated_once(db: str) -> None:
     rows = evaluations(db)
-    with sqlite3.connect(db) as conn:
-        statuses = dict(conn.execute("SELECT id, status FROM nodes").fetchall())
+    statuses = dict(query(db, "SELECT id, status FROM nodes"))
     assert statuses and not {"pending", "running"} & set(statuses.values()), statuses
     stages = [(node, stage) for node, stage, _ in rows]
     assert len(stages) == len(set(stages)), f"a stage was stored twice: {stages}"
@@ -54,8 +90,9 @@ def assert_each_node_evaluated_once(db: str) -> None:
         assert len({where for n, _, where in rows if n == node}) == 1
 
 
-def test_a_run_is_evaluated_on_both_nodes_and_status_shows_where(cluster: LocalCluster, tmp_path: Path) -> None:
-    db = str(tmp_path / "clade.db")
+def test_a_run_is_evaluated_on_both_nodes_and_status_shows_where(
+    cluster: LocalCluster, tmp_path: Path, db: str
+) -> None:
     task = slow_task(tmp_path, 2.0)  # long enough for the worker node's actor to start (seconds)
     run = clade(
         "run",
@@ -140,7 +177,7 @@ def test_an_unreachable_cluster_is_exit_2_naming_the_address(tmp_path: Path) -> 
 
 def test_a_worker_node_killed_mid_run_leaves_every_node_evaluated_once(cluster: LocalCluster, tmp_path: Path) -> None:
     worker = next(iter(cluster.workers)) if cluster.workers else cluster.join_worker()
-    db = str(tmp_path / "clade.db")
+    db = database_url(str(tmp_path / "clade.db"))
     task = slow_task(tmp_path, 2.0)
     run = subprocess.Popen(
         [
@@ -183,8 +220,6 @@ def test_a_worker_node_killed_mid_run_leaves_every_node_evaluated_once(cluster: 
     assert run.returncode == 0, out[-3000:] + err[-3000:]
     assert "died during a job" in err, err[-3000:]  # the kill hit a job, which ran again elsewhere
     assert_each_node_evaluated_once(db)
-    with sqlite3.connect(db) as conn:
-        errors = conn.execute("SELECT COUNT(*) FROM nodes WHERE status = 'error'").fetchone()[0]
-    assert errors == 0
+    assert query(db, "SELECT COUNT(*) FROM nodes WHERE status = 'error'") == [(0,)]
     last = evaluations(db)[-1][2]
     assert short(cluster.head) in last  # after the kill, only the head evaluates
