@@ -182,6 +182,12 @@ def run(
     novelty: Annotated[
         Optional[float], typer.Option("--novelty", help="Skip children this close (cosine) to a program of the run.")
     ] = None,
+    cluster: Annotated[
+        Optional[str], typer.Option("--cluster", help="Evaluate on a cluster: `ray` (pip install 'cladeforge[ray]').")
+    ] = None,
+    ray_address: Annotated[
+        Optional[str], typer.Option("--ray-address", help="With --cluster ray: auto (default) or ray://HOST:PORT.")
+    ] = None,
     allow_weak_sandbox: AllowWeakOption = False,
 ) -> None:
     """Start an evolution run: live progress, then a summary."""
@@ -209,6 +215,8 @@ def run(
                 "parallel": parallel,
                 "llm_concurrency": llm_concurrency,
                 "novelty": novelty,
+                "cluster": cluster,
+                "ray_address": ray_address,
             },
         )
         if settings.selection is not None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from sandboxes.ray_backend import address_problem
+
 
 class ConfigError(Exception):
     """A bad configuration value or file: reported as bad input (exit code 2)."""
@@ -50,6 +52,11 @@ class RunConfig:
     """Stop the run cleanly once LLM calls have cost this many US dollars."""
     max_tokens: int | None = None
     """Stop the run cleanly once LLM calls have used this many tokens (prompt + completion)."""
+    cluster: str | None = None
+    """Where evaluations run: None on this machine, `ray` on a Ray cluster (sandboxes/ray_backend.py)."""
+    ray_address: str = "auto"
+    """The Ray cluster with `cluster = "ray"`: `auto` (RAY_ADDRESS, or the one started here),
+    `ray://HOST:PORT` (Ray Client) or `HOST:PORT` (the head's GCS, from a node of the cluster)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Settings for later parts (LLM budgets, etc.), kept verbatim."""
 
@@ -62,6 +69,12 @@ class RunConfig:
             raise ConfigError(f"llm_concurrency must be at least 1, not {self.llm_concurrency}")
         if self.novelty is not None and not (isinstance(self.novelty, (int, float)) and 0 < self.novelty <= 1):
             raise ConfigError(f"novelty is a cosine threshold in (0, 1], not {self.novelty!r}")
+        if self.cluster not in (None, "ray"):
+            raise ConfigError(f"cluster must be `ray` (or unset: this machine), not {self.cluster!r}")
+        if self.cluster is None and self.ray_address != "auto":
+            raise ConfigError(f"ray_address {self.ray_address!r} is for a Ray cluster: add --cluster ray")
+        if not isinstance(self.ray_address, str) or address_problem(self.ray_address) is not None:
+            raise ConfigError(address_problem(str(self.ray_address)) or f"bad ray_address {self.ray_address!r}")
         if self.max_cost is not None and not self.max_cost > 0:
             raise ConfigError(f"max_cost must be a positive number of dollars, not {self.max_cost}")
         if self.max_tokens is not None and self.max_tokens < 1:

@@ -343,7 +343,7 @@ class Evolution:
             metrics=result.metrics,
             feedback=result.feedback or None,
             wall_s=result.wall_s,
-            sandbox=self.sandbox.name,
+            sandbox=result.placement or self.sandbox.name,  # on a cluster: the node that ran it
             descriptors=result.descriptors,
             stages=[
                 {

@@ -55,7 +55,7 @@ def start_run(archive: Archive, config: RunConfig, name: str | None, console: Co
     if config.selection is None:  # the run's snapshot records the strategy actually used
         config = dataclasses.replace(config, selection=task.default_selection)
     mutator = build_mutator(with_llm_concurrency(config), task=task)
-    sandbox, why = open_sandbox(config.sandbox)
+    sandbox, why = _open_sandbox(config)
     run = archive.create_run(
         name=name,
         task=config.task,
@@ -95,13 +95,21 @@ def resume_run(archive: Archive, run: RunView, console: Console, extra_iteration
                 f"({run.task_hash} → {task.content_hash()}); scores may not compare"
             )
         mutator = build_mutator(with_llm_concurrency(config), task=task)
-        sandbox, why = open_sandbox(config.sandbox)
+        sandbox, why = _open_sandbox(config)
     except BaseException:
         with contextlib.suppress(StorageError):
             lease.release("interrupted")
         raise
     console.print(f"resuming run {run.name} (id {run.id}) on {task.name}: {why}; {mutator.name}", highlight=False)
     return _drive(archive, run, config, task, mutator, sandbox, console, lease)
+
+
+def _open_sandbox(config: RunConfig) -> tuple[Sandbox, str]:
+    if config.cluster == "ray":  # Ray is imported only then
+        from sandboxes.ray_backend import open_ray
+
+        return open_ray(config.ray_address, config.sandbox)
+    return open_sandbox(config.sandbox)
 
 
 def _complete(archive: Archive, run: RunView) -> bool:

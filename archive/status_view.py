@@ -62,6 +62,7 @@ def status_json(archive: Archive, run: RunView, now: datetime | None = None) -> 
         "seed_score": seed.score if seed else None,
         "evaluations_per_minute": {"overall": _rate(times), "recent": recent},
         "failures": {"proposal": proposal_failures, "evaluation": archive.failure_kinds(run.id)},
+        "placement": archive.placements(run.id),
         "tokens": run.tokens,
         "cost": run.cost,
         "wall_s": run.wall_s,
@@ -108,6 +109,9 @@ def status_panel(doc: dict[str, Any]) -> Text:
     failures = doc["failures"]
     lines.append(("failed proposals", _kinds(failures["proposal"]) or "none"))
     lines.append(("failed evaluations", _kinds(failures["evaluation"]) or "none"))
+    placement = doc.get("placement") or {}
+    if any(where.startswith("ray:") for where in placement):  # which cluster node evaluated how many
+        lines.append(("placement", "; ".join(f"{where}: {len(ids)}" for where, ids in sorted(placement.items()))))
     if doc["tokens"] is not None:
         lines.append(("LLM", f"{doc['tokens']:,} tokens, ${doc['cost'] or 0.0:.4f}"))
     if doc["wall_s"]:

@@ -541,6 +541,21 @@ class Archive(LineageQueries):
             kinds[kind] = kinds.get(kind, 0) + count
         return kinds
 
+    def placements(self, run_id: int) -> dict[str, list[int]]:
+        """Which sandbox evaluated which node of a run (on a Ray cluster: `ray:<node>/<backend>`)."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Evaluation.sandbox, Evaluation.node_id)
+                .join(Node, Node.id == Evaluation.node_id)
+                .where(Node.run_id == run_id)
+                .distinct()
+                .order_by(Evaluation.node_id)
+            ).all()
+        placed: dict[str, list[int]] = {}
+        for sandbox, node_id in rows:
+            placed.setdefault(sandbox or "", []).append(node_id)
+        return placed
+
     def llm_call_for(self, node_id: int) -> dict[str, Any] | None:
         """The LLM call that made a node (by its llm_call_id, else the latest call naming it)."""
         with self._sessions() as session:

@@ -34,6 +34,8 @@ class StageResult:
     peak_memory_mb: float | None
     secret: int | None = None
     """The stage's per-evaluation secret seed (see `Stage.secret`), stored so replay reuses it."""
+    placement: str | None = None
+    """Where the stage's job ran, when not on this host (`Outcome.placement`: a Ray node)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ class Evaluation:
     """Behaviour descriptors from the task's check (valid evaluations only), for MAP-Elites."""
     log: str = ""
     """The task's notes for mutators (Check.log of the stages), e.g. failed hidden tests."""
+
+    @property
+    def placement(self) -> str | None:
+        """Where the last stage that ran off this host ran (a Ray node), or None."""
+        return next((s.placement for s in reversed(self.stages) if s.placement), None)
 
     @property
     def secrets(self) -> dict[str, int]:
@@ -122,6 +129,7 @@ def _stage_result(stage: Stage, outcome: Outcome, check: Check | None, fault: st
         wall_s=outcome.wall_s,
         peak_memory_mb=outcome.peak_memory_mb,
         secret=stage.secret,
+        placement=outcome.placement,
     )
 
 

@@ -121,6 +121,8 @@ class Outcome:
     candidate_stdout: str = ""
     candidate_stderr: str = ""
     """A judged job's candidate process output (tails, bounded like the judge's)."""
+    placement: str | None = None
+    """Where the job ran when that is not this host: `ray:<node>/<backend>` on a Ray cluster."""
 
     @classmethod
     def refused(cls, backend: str, reason: str, wall_s: float = 0.0) -> Outcome:
