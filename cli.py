@@ -173,7 +173,9 @@ def run(
     name: Annotated[Optional[str], typer.Option("--name", help="A name for the run.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML file with the same settings.")] = None,
     selection: Annotated[Optional[str], typer.Option("--selection", help="Parent selection strategy.")] = None,
-    parallel: Annotated[Optional[int], typer.Option("--parallel", help="Evaluations in flight (default: the number of cores).")] = None,
+    parallel: Annotated[
+        Optional[int], typer.Option("--parallel", help="Evaluations in flight (default: the number of cores).")
+    ] = None,
     llm_concurrency: Annotated[
         Optional[int], typer.Option("--llm-concurrency", help="LLM requests (proposals) in flight (default 16).")
     ] = None,

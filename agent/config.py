@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-
 DEFAULT_LLM_CONCURRENCY = 16
 """LLM requests in flight unless set: real models answer in seconds, so many must be in flight."""
 
@@ -138,7 +137,9 @@ def proposals_in_flight(config: RunConfig) -> int:
         return config.llm_concurrency
     llm = config.extra.get("llm", {}) if isinstance(config.extra, Mapping) else {}
     wanted = llm.get("concurrency") if isinstance(llm, Mapping) else None
-    return wanted if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted >= 1 else DEFAULT_LLM_CONCURRENCY
+    if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted >= 1:
+        return wanted
+    return DEFAULT_LLM_CONCURRENCY
 
 
 def with_llm_concurrency(config: RunConfig) -> RunConfig:

@@ -149,7 +149,9 @@ def test_an_openai_compatible_server_is_called_without_importing_litellm(server:
     assert done.stdout.split() == ["direct", "False"]
 
 
-def test_the_direct_transport_prices_a_known_model_as_litellm_does(server: ScriptedServer, settings: LLMSettings) -> None:
+def test_the_direct_transport_prices_a_known_model_as_litellm_does(
+    server: ScriptedServer, settings: LLMSettings
+) -> None:
     server.default = reply("priced", prompt_tokens=1000, completion_tokens=500)
     model = "openai/gpt-4o-mini"
     direct = complete(LLMClient(settings), model=model)
