@@ -13,24 +13,41 @@ from typing import Any
 TABLE_FILE = "model_prices_and_context_window_backup.json"
 
 
-@functools.cache
-def _table() -> dict[str, Any]:
+def _table_text() -> str:
     spec = importlib.util.find_spec("litellm")  # finds the package; does not run its __init__
     for where in (spec.submodule_search_locations or []) if spec else []:
         try:
-            loaded = json.loads((Path(where) / TABLE_FILE).read_text())
-        except (OSError, ValueError):
+            return (Path(where) / TABLE_FILE).read_text()
+        except OSError:
             continue
-        return loaded if isinstance(loaded, dict) else {}
-    return {}
+    return ""
+
+
+@functools.cache
+def _entry(name: str) -> dict[str, Any] | None:
+    """One model's entry, decoded alone: the whole table as Python objects would cost ~40 MB."""
+    text = _table_text()
+    key = json.dumps(name) + ":"
+    at = text.find(key)
+    while at > 0 and text[at - 1] not in "{, \n\t":
+        at = text.find(key, at + 1)
+    if at < 0 or name == "sample_spec":
+        return None
+    start = at + len(key)
+    while start < len(text) and text[start].isspace():
+        start += 1
+    try:
+        entry, _ = json.JSONDecoder().raw_decode(text, start)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
 def model_info(model: str) -> dict[str, Any] | None:
     """The table's entry for `model` (`openai/gpt-4o-mini` or `gpt-4o-mini`), else None."""
-    table = _table()
     for name in (model, model.split("/", 1)[-1]):
-        entry = table.get(name)
-        if isinstance(entry, dict) and name != "sample_spec":
+        entry = _entry(name)
+        if entry is not None:
             return entry
     return None
 
