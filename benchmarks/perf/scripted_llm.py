@@ -16,7 +16,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.agent.scripted_server import ScriptedServer, Step, serve  # noqa: E402
+from tests.agent.scripted_server import ScriptedServer, Step, serve
 
 ANCHOR = "    remaining = bins - item\n"
 
