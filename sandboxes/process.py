@@ -117,8 +117,17 @@ _Started = tuple[subprocess.Popen[bytes], _TailBuffer, _TailBuffer]
 class ProcessSandbox(Sandbox):
     name = "process"
 
-    def __init__(self, python: str | None = None, gpus: GpuLeases | None = None, bubblewrap: bool = True) -> None:
-        """`bubblewrap=False` forces the weak fallback (what a host without bwrap gets)."""
+    def __init__(
+        self,
+        python: str | None = None,
+        gpus: GpuLeases | None = None,
+        bubblewrap: bool = True,
+        warm: bool = True,
+        fork_server: bool = True,
+    ) -> None:
+        """`bubblewrap=False` forces the weak fallback (what a host without bwrap gets); `warm=False`
+        gives every job its own sandboxes and interpreters (no warm pool, see sandboxes.bwrap_pool);
+        `fork_server=False` keeps the warm pool but execs every job in it."""
         self.python = python or sys.executable
         self.gpus = gpus
         self.jail, detail = bwrap.mode() if bubblewrap else (None, "bubblewrap not used (asked for)")
@@ -136,6 +145,19 @@ class ProcessSandbox(Sandbox):
         self.cgroup = cgroup.available()
         if self.cgroup:
             cgroup.remove_leftovers()
+        self._pool = None
+        if warm and self.jail == "root" and self.cgroup:
+            from sandboxes.bwrap_pool import WarmPool, usable
+
+            if usable(self.python):
+                self._pool = WarmPool(self._bwrap, self.python, self._roots, fork_server)
+        self.warm = self._pool is not None
+        self.fork_server = self.warm and fork_server
+        """Jobs without GPUs or the LLM gateway run in warm job-server sandboxes (sandboxes.bwrap_pool)."""
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
 
     def describe(self) -> dict[str, Any]:
         root = os.geteuid() == 0
@@ -172,6 +194,8 @@ class ProcessSandbox(Sandbox):
         refusal = bad_path(job.files) or (bad_path(job.candidate.files) if job.candidate else None)
         if refusal is not None:
             return Outcome.refused(self.name, refusal)
+        if self._pool is not None and not job.limits.gpus and job.gateway_socket is None:
+            return self._pool.run(job)
         base = Path(tempfile.mkdtemp(prefix="clade-job-"))  # 0700: only the host side walks it
         jail = cgroup.Jail.create(job.limits.memory_mb * 1024 * 1024, job.limits.processes + 4) if self.cgroup else None
         try:
