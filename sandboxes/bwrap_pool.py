@@ -30,6 +30,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,10 @@ class WarmPool:
         self._idle: dict[Limits, list[WarmServer]] = {}
         self._lock = threading.Lock()
         self._closed = False
+        # A server gets SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG follows the
+        # thread, not the process), and evaluation threads come and go: servers are started from
+        # this one thread, which lives as long as the pool.
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clade-warm-start")
 
     def run(self, job: Job) -> Outcome:
         with self._lock:
@@ -223,8 +228,9 @@ class WarmPool:
             server = idle.pop() if idle else None
         if server is None:
             try:
-                server = WarmServer(self._tool, self._python, self._roots, job.limits, self.fork_server)
-            except OSError as exc:
+                args = (self._tool, self._python, self._roots, job.limits, self.fork_server)
+                server = self._starter.submit(WarmServer, *args).result()
+            except (OSError, RuntimeError) as exc:  # RuntimeError: the pool is closed
                 return Outcome.refused("process", f"cannot start a warm sandbox: {exc}")
         outcome, reusable = server.run(job)
         with self._lock:
@@ -242,3 +248,4 @@ class WarmPool:
             self._idle.clear()
         for server in servers:
             server.destroy()
+        self._starter.shutdown(wait=False)

@@ -174,6 +174,12 @@ class ProcessSandbox(Sandbox):
             "network": "cut (network namespace)" if self.network_cut else "not cut (needs root or bubblewrap)",
             "lifetime": "dies with its host process (bwrap --die-with-parent, PR_SET_PDEATHSIG)",
         }
+        if self.warm:
+            facts["warm_pool"] = (
+                "jobs without GPUs or the LLM gateway run in warm bubblewrap sandboxes whose job server "
+                "(root with 6 capabilities, as in a docker container) forks each Python job from an interpreter "
+                "that imported numpy: uid 65533 (judge) / 65534, fresh directories, all processes killed after"
+            )
         if self.jail:
             uids = "a fresh unprivileged host uid per process" if self.jail == "root" else "in-namespace uids"
             facts["processes"] = "own PID namespace per process: host processes invisible, leftovers killed"
