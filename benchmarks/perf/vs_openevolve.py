@@ -6,15 +6,15 @@ server, benchmarks/perf/scripted_llm.py: two replies in three apply, after `--la
     python3 benchmarks/perf/vs_openevolve.py [--latency 1 0] [--iterations 40] [--sandbox auto]
 
 For each latency it runs `clade run` (its defaults: 16 LLM requests in flight, one evaluation
-per core) and, when benchmarks/perf/.venv-openevolve exists, `openevolve-run` with each of
-`--openevolve-parallel` (its `evaluator.parallel_evaluations`: iterations in flight). Printed
-per run: evaluated children, children/s (children over the span from the first evaluation's
-start to the last one's end), CPU-s per child (the process tree's user+system time over the
-children; a docker container's processes belong to the engine and are not in it), fixed cost
-(start to first evaluation plus last evaluation to exit) and peak RSS summed over the process
-tree; then Cladeforge's ratios to OpenEvolve's best row. Evaluation spans come from the
-archive for Cladeforge and, for OpenEvolve, from a wrapper around the same evaluator that logs
-each call's start and end.
+per core; diff edits only, as OpenEvolve's default) and, when benchmarks/perf/.venv-openevolve
+exists, `openevolve-run` with each of `--openevolve-parallel` (its
+`evaluator.parallel_evaluations`: iterations in flight). Printed per run: evaluated children,
+children/s (children over the span from the first evaluation's start to the last one's end),
+CPU-s per child (the process tree's user+system time over the children; a docker container's
+processes belong to the engine and are not in it), fixed cost (start to first evaluation plus
+last evaluation to exit) and peak RSS summed over the process tree; then Cladeforge's ratios to
+OpenEvolve's best row. Evaluation spans come from the archive for Cladeforge and, for
+OpenEvolve, from a wrapper around the same evaluator that logs each call's start and end.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ from scripted_llm import serve_edits  # noqa: E402
 TASK = HERE / "or3_openevolve"
 VENV = HERE / ".venv-openevolve"
 OPENEVOLVE = "openevolve==0.4.0"
+
+CLADE_CONFIG = '[extra.llm]\nedit_format = "diff"\n'
+"""SEARCH/REPLACE edits only, as OpenEvolve's default (the scripted model writes no whole files)."""
 
 TIMED_EVALUATOR = '''
 import importlib.util, os, time
@@ -81,8 +84,11 @@ def row(system: str, run, first: float, last: float, evaluations: int) -> Row:  
 
 def cladeforge(api_base: str, iterations: int, sandbox: str, tmp: Path) -> Row:
     db = tmp / "clade.db"
+    config = tmp / "clade.toml"
+    config.write_text(CLADE_CONFIG)
     command = [sys.executable, "-m", "cli", "run", str(TASK), "--model", "openai/scripted", "--api-base", api_base,
-               "--iterations", str(iterations), "--db", str(db), "--sandbox", sandbox]  # fmt: skip
+               "--iterations", str(iterations), "--db", str(db), "--sandbox", sandbox,
+               "--config", str(config)]  # fmt: skip
     run = measure(command, cwd=str(ROOT))
     if run.returncode != 0:
         raise SystemExit(f"clade run failed ({run.returncode}):\n{run.output[-3000:]}")
