@@ -31,6 +31,11 @@ disk bounds a flood of small files); `Job.packages` are not installed (the host 
 must have them); a GPU job gets the leased /dev/nvidiaN nodes (minor number = nvidia-smi
 index) and the driver's shared nodes.
 
+As root with a writable cgroup, jobs without GPUs or the LLM gateway run instead in a warm pool
+(sandboxes.bwrap_pool): long-lived bubblewrap sandboxes of the same tree whose PID 1 is the
+docker backend's job server and fork-server, so each Python job is a fork of a warm
+interpreter under its own uid, directory and limits (`warm=False` turns it off).
+
 Where bubblewrap cannot run (not installed; not root and no unprivileged user namespaces),
 the backend is *weak* (`ProcessSandbox.weakness` says why, `auto` refuses hostile work without
 --allow-weak-sandbox): the job runs as the host user with the host's files; as root, util-linux
