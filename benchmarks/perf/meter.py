@@ -1,6 +1,9 @@
-"""Measuring a command for the perf scripts: wall time, CPU seconds of the process and every
-descendant it waited for, and the peak RSS summed over its whole process tree (polled from /proc
-every 20 ms; docker containers' processes belong to the engine, not to the tree)."""
+"""Measuring a command for the perf scripts: wall time, CPU seconds and the peak RSS summed over
+its whole process tree, polled from /proc every 20 ms (docker containers' processes belong to
+the engine, not to the tree). CPU is the larger of the waited-for descendants' rusage and the sum
+of each tree process's last seen user+system time: a sandbox killed rather than reaped (the warm
+pools' servers at exit) never reaches rusage, and a process shorter than a poll is missed by
+the sum, so each undercounts what the other catches."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -30,9 +34,11 @@ class Measured:
     ended: float
 
 
-def _tree_rss(root: int) -> int:
+def _tree(root: int, cpu_seen: dict[tuple[int, int], float]) -> int:
+    """The tree's RSS now; records each tree process's CPU seconds in `cpu_seen` (by pid, start)."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
+    cpu: dict[int, tuple[int, float]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -41,6 +47,7 @@ def _tree_rss(root: int) -> int:
             fields = stat[stat.rindex(")") + 2 :].split()
             parents[int(entry)] = int(fields[1])
             rss[int(entry)] = int(fields[21]) * PAGE
+            cpu[int(entry)] = (int(fields[19]), (int(fields[11]) + int(fields[12])) / TICK)
         except (OSError, ValueError, IndexError):
             continue
     tree, frontier = {root}, [root]
@@ -49,6 +56,9 @@ def _tree_rss(root: int) -> int:
         children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
         tree.update(children)
         frontier.extend(children)
+    for pid in tree:
+        if pid in cpu:
+            cpu_seen[(pid, cpu[pid][0])] = cpu[pid][1]
     return sum(rss.get(pid, 0) for pid in tree)
 
 
@@ -59,10 +69,11 @@ def measure(command: Sequence[str], env: dict[str, str] | None = None, cwd: str 
         list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd, text=True
     )
     peak = [0]
+    cpu_seen: dict[tuple[int, int], float] = {}
 
     def poll() -> None:
         while proc.poll() is None:
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            peak[0] = max(peak[0], _tree(proc.pid, cpu_seen))
             time.sleep(0.02)
 
     poller = threading.Thread(target=poll, daemon=True)
@@ -71,7 +82,7 @@ def measure(command: Sequence[str], env: dict[str, str] | None = None, cwd: str 
     wall, ended = time.monotonic() - clock, time.time()
     poller.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = max((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), sum(cpu_seen.values()))
     return Measured(wall, cpu, peak[0] / 2**20, proc.returncode, output, started, ended)
 
 
