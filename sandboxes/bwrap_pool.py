@@ -16,7 +16,10 @@ each job the server kills every process of the job uids and empties /work, /cand
 /dev/shm; a server that cannot is not reused. Memory and process count of the whole sandbox
 are bounded by a cgroup of its own (the job's limits; the servers' few processes count too),
 so the pool is used only where a cgroup is writable, as root (the job uids need a privileged
-bwrap), for jobs without GPUs or the LLM gateway; other jobs take the per-job path.
+bwrap), for single-process jobs without GPUs or the LLM gateway; other jobs take the per-job
+path. Judged jobs take it too: the server could run them (it does in docker), but judge and
+candidate would share the sandbox's PID namespace (the candidate reads the judge's command
+line in /proc) and its /tmp, where the per-job path gives each its own.
 """
 
 from __future__ import annotations

@@ -31,10 +31,12 @@ disk bounds a flood of small files); `Job.packages` are not installed (the host 
 must have them); a GPU job gets the leased /dev/nvidiaN nodes (minor number = nvidia-smi
 index) and the driver's shared nodes.
 
-As root with a writable cgroup, jobs without GPUs or the LLM gateway run instead in a warm pool
-(sandboxes.bwrap_pool): long-lived bubblewrap sandboxes of the same tree whose PID 1 is the
-docker backend's job server and fork-server, so each Python job is a fork of a warm
-interpreter under its own uid, directory and limits (`warm=False` turns it off).
+As root with a writable cgroup, single-process jobs (no judged candidate) without GPUs or the LLM
+gateway run instead in a warm pool (sandboxes.bwrap_pool): long-lived bubblewrap sandboxes of
+the same tree whose PID 1 is the docker backend's job server and fork-server, so each Python
+job is a fork of a warm interpreter under its own uid, directory and limits (`warm=False` turns it off). A judged job
+keeps its two sandboxes: in a warm one, judge and candidate would share a PID namespace (the
+candidate could read the judge's command line in /proc) and /tmp.
 
 Where bubblewrap cannot run (not installed; not root and no unprivileged user namespaces),
 the backend is *weak* (`ProcessSandbox.weakness` says why, `auto` refuses hostile work without
@@ -158,7 +160,8 @@ class ProcessSandbox(Sandbox):
                 self._pool = WarmPool(self._bwrap, self.python, self._roots, fork_server)
         self.warm = self._pool is not None
         self.fork_server = self.warm and fork_server
-        """Jobs without GPUs or the LLM gateway run in warm job-server sandboxes (sandboxes.bwrap_pool)."""
+        """Single-process jobs without GPUs or the LLM gateway run in warm job-server sandboxes
+        (sandboxes.bwrap_pool); judged jobs keep a sandbox per process."""
 
     def close(self) -> None:
         if self._pool is not None:
@@ -181,7 +184,7 @@ class ProcessSandbox(Sandbox):
         }
         if self.warm:
             facts["warm_pool"] = (
-                "jobs without GPUs or the LLM gateway run in warm bubblewrap sandboxes whose job server "
+                "single-process jobs without GPUs or the LLM gateway run in warm bubblewrap sandboxes whose job server "
                 "(root with 6 capabilities, as in a docker container) forks each Python job from an interpreter "
                 "that imported numpy: uid 65533 (judge) / 65534, fresh directories, all processes killed after"
             )
@@ -205,7 +208,7 @@ class ProcessSandbox(Sandbox):
         refusal = bad_path(job.files) or (bad_path(job.candidate.files) if job.candidate else None)
         if refusal is not None:
             return Outcome.refused(self.name, refusal)
-        if self._pool is not None and not job.limits.gpus and job.gateway_socket is None:
+        if self._pool is not None and job.candidate is None and not job.limits.gpus and job.gateway_socket is None:
             return self._pool.run(job)
         base = Path(tempfile.mkdtemp(prefix="clade-job-"))  # 0700: only the host side walks it
         jail = cgroup.Jail.create(job.limits.memory_mb * 1024 * 1024, job.limits.processes + 4) if self.cgroup else None
@@ -293,7 +296,8 @@ class ProcessSandbox(Sandbox):
                 )
                 candidate_home = bwrap.WORKDIR if jailed else str(candidate_dir)
                 candidate_env = {
-                    **{key: value for key, value in env.items() if key != GATEWAY_ENV},
+                    # never the judge's task variables (nor the gateway), as in the docker job server
+                    **{key: value for key, value in env.items() if key != GATEWAY_ENV and key not in job.env},
                     "HOME": candidate_home,
                     "TMPDIR": "/tmp" if jailed else candidate_home,
                     CHANNEL_ENV: str(CHANNEL_FD),
