@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -11,6 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from sandboxes.ray_backend import address_problem
+
+DEFAULT_LLM_CONCURRENCY = 16
+"""LLM requests in flight unless set: real models answer in seconds, so many must be in flight."""
+
+
+def cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 class ConfigError(Exception):
@@ -31,11 +43,11 @@ class RunConfig:
     """Parent selection strategy (see archive.selection); None: the task's default."""
     sandbox: str = "auto"
     """auto, docker or process."""
-    parallel: int = 2
-    """Evaluations in flight at once."""
+    parallel: int = field(default_factory=cores)
+    """Evaluations in flight at once; default: the cores this process may use."""
     llm_concurrency: int | None = None
     """Proposals (LLM requests) in flight at once, bounded apart from evaluations; None: the
-    `[extra.llm] concurrency` setting (4 unless set)."""
+    `[extra.llm] concurrency` setting (16 unless set)."""
     novelty: float | None = None
     """Novelty filter: a child whose code embedding reaches this cosine to a program of the run is
     recorded as a duplicate and not evaluated (e.g. 0.99); None (default): off."""
@@ -137,12 +149,14 @@ def merge(base: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> RunCo
 
 
 def proposals_in_flight(config: RunConfig) -> int:
-    """LLM requests in flight: `llm_concurrency`, else `[extra.llm] concurrency`, else 4."""
+    """LLM requests in flight: `llm_concurrency`, else `[extra.llm] concurrency`, else 16."""
     if config.llm_concurrency is not None:
         return config.llm_concurrency
     llm = config.extra.get("llm", {}) if isinstance(config.extra, Mapping) else {}
     wanted = llm.get("concurrency") if isinstance(llm, Mapping) else None
-    return wanted if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted >= 1 else 4
+    if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted >= 1:
+        return wanted
+    return DEFAULT_LLM_CONCURRENCY
 
 
 def with_llm_concurrency(config: RunConfig) -> RunConfig:

@@ -14,7 +14,9 @@ run needs. Any litellm model string works (OpenAI, Anthropic, Gemini, Ollama, Op
 - Each failed attempt is handed to a callback so the caller can store it; the successful reply
   is returned with its usage for the caller to store alongside what became of it.
 
-litellm is imported on the first call only, since it takes seconds to import.
+litellm is imported on the first call only, since it takes seconds to import, and never for an
+`openai/NAME` model at an `api_base`: those calls go over a direct HTTP transport
+(agent/llm_transport.py) with the same retries, limits and accounting.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.ledger import Ledger, Reservation
-from agent.llm_settings import LLMSettings, import_litellm
+from agent.llm_settings import LLMSettings
+from agent.llm_transport import HTTPTransport, LiteLLMTransport, Transport, uses_http
 from agent.mutation import LLMCallRecord
 from agent.prompting import messages_tokens
 
@@ -120,6 +123,18 @@ class LLMClient:
         self._dearest_call = 0.0
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._jitter = random.Random(seed)
+        self._litellm = LiteLLMTransport()
+        self._http = HTTPTransport(settings)
+
+    def transport(self, model: str) -> Transport:
+        return self._http if uses_http(self.settings, model) else self._litellm
+
+    def context_tokens(self, model: str) -> int | None:
+        """The model's context window from the price table; None when it has no entry."""
+        return self.transport(model).context_tokens(model)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
     async def complete(
         self,
@@ -159,13 +174,9 @@ class LLMClient:
         tokens = prompt + longest
         cost = self._dearest_call
         if self.budget.max_cost is not None:
-            try:
-                prompt_cost, reply_cost = import_litellm().cost_per_token(
-                    model=model, prompt_tokens=prompt, completion_tokens=longest
-                )
-                cost = max(cost, float(prompt_cost) + float(reply_cost))
-            except Exception:  # unpriced (local) models: the dearest call seen so far stands in
-                pass
+            priced = self.transport(model).cost_per_token(model, prompt, longest)
+            if priced is not None:  # unpriced (local) models: the dearest call seen so far stands in
+                cost = max(cost, priced)
         while (reservation := self.budget.reserve(tokens, cost)) is None:
             await asyncio.sleep(RESERVE_POLL_S)
         return reservation
@@ -175,7 +186,7 @@ class LLMClient:
         return base * (0.5 + self._jitter.random())
 
     async def _attempt(self, model: str, messages: Messages, max_output_tokens: int | None) -> LLMReply | FailedAttempt:
-        litellm = import_litellm()
+        transport = self.transport(model)
         settings = self.settings
         started = time.monotonic()
         kwargs: dict[str, Any] = {
@@ -193,17 +204,17 @@ class LLMClient:
         if key:
             kwargs["api_key"] = key
         try:
-            response = await asyncio.wait_for(litellm.acompletion(**kwargs), timeout=settings.timeout_s + 5)
+            response = await asyncio.wait_for(transport.acompletion(**kwargs), timeout=settings.timeout_s + 5)
         except TimeoutError:
             return FailedAttempt(model, "timeout", f"no reply within {settings.timeout_s:g} s", _since(started))
-        except Exception as exc:  # litellm maps every provider's errors onto its own classes
+        except Exception as exc:  # litellm (and the HTTP transport) map errors onto classes _kind reads
             return FailedAttempt(model, _kind(exc), _message(exc), _since(started))
         latency = _since(started)
         text, finish = _content(response)
         usage = getattr(response, "usage", None)
         prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        cost = self._cost(litellm, response, model)
+        cost = self._cost(transport, response, model)
         self._dearest_call = max(self._dearest_call, cost)
         if not text.strip():
             return FailedAttempt(
@@ -217,11 +228,11 @@ class LLMClient:
             )
         return LLMReply(model, text, prompt_tokens, completion_tokens, cost, latency, finish)
 
-    def _cost(self, litellm: Any, response: Any, model: str) -> float:
-        try:
-            return float(litellm.completion_cost(completion_response=response))
-        except Exception:  # a model missing from the price table (local servers): priced at 0
+    def _cost(self, transport: Transport, response: Any, model: str) -> float:
+        cost = transport.cost(response, model)
+        if cost is None:  # a model missing from the price table (local servers): priced at 0
             return 0.0
+        return cost
 
 
 def _since(started: float) -> float:

@@ -19,7 +19,7 @@ from agent.ensemble import make_chooser
 from agent.evolve_blocks import EditRejected, validate_child
 from agent.ledger import Ledger
 from agent.llm import FailedAttempt, LLMClient, LLMError
-from agent.llm_settings import LLMSettings, import_litellm
+from agent.llm_settings import LLMSettings
 from agent.mutation import LLMCallRecord, MutationContext, MutationFailed, Mutator, Parent, Proposal
 from agent.prompting import first_messages, messages_tokens, repair_message
 
@@ -150,17 +150,12 @@ class LLMMutator(Mutator):
         if self.settings.context_tokens:
             return self.settings.context_tokens
         if model not in self._context_tokens:
-            size = DEFAULT_CONTEXT_TOKENS
-            try:
-                info = import_litellm().get_model_info(model)
-                size = int(info.get("max_input_tokens") or info.get("max_tokens") or size)
-            except Exception:  # not in litellm's table (local servers, new models)
-                pass
-            self._context_tokens[model] = size
+            self._context_tokens[model] = self.client.context_tokens(model) or DEFAULT_CONTEXT_TOKENS
         return max(self._context_tokens[model], self.settings.max_output_tokens + 1024)
 
     async def aclose(self) -> None:
-        """Nothing to release: litellm keeps its own HTTP clients."""
+        """The direct HTTP transport's connections (litellm keeps its own clients)."""
+        await self.client.aclose()
 
 
 def _idea(reply: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from agent.config import ConfigError, RunConfig
+from agent.config import DEFAULT_LLM_CONCURRENCY, ConfigError, RunConfig
 from agent.ensemble import ModelSpec, parse_model
 
 LITELLM_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}
@@ -35,7 +35,7 @@ class LLMSettings:
     """Retries of one call on 429, 5xx, timeouts and dropped connections."""
     backoff_s: float = 1.0
     """First retry delay; doubled each retry (with jitter), capped at 60 s."""
-    concurrency: int = 4
+    concurrency: int = DEFAULT_LLM_CONCURRENCY
     """Calls in flight at once, over all models."""
     temperature: float = 0.8
     max_output_tokens: int = 2048
@@ -50,6 +50,9 @@ class LLMSettings:
     """Replies per proposal: the first plus follow-ups that explain why an edit failed."""
     feedback_chars: int = 2000
     """The parent's evaluation feedback (stderr, traceback) is cut to its last this-many characters."""
+    transport: str = "auto"
+    """`auto`: `openai/NAME` with an `api_base` goes over a direct HTTP call (no litellm import),
+    anything else through litellm; `litellm`: every call through litellm."""
 
     def api_key(self) -> str | None:
         """The key from `api_key_env`; a placeholder for keyless local servers; else None (litellm
@@ -107,6 +110,8 @@ def _check(s: LLMSettings) -> None:
         raise ConfigError(f"[extra.llm] crossover_rate must lie in [0, 1], not {s.crossover_rate}")
     if s.edit_format not in ("auto", "diff", "whole"):
         raise ConfigError(f"[extra.llm] edit_format must be auto, diff or whole, not {s.edit_format!r}")
+    if s.transport not in ("auto", "litellm"):
+        raise ConfigError(f"[extra.llm] transport must be auto or litellm, not {s.transport!r}")
     if s.api_key_env is not None and not s.api_key_env.replace("_", "").isalnum():
         raise ConfigError(f"--api-key-env takes the name of an environment variable, not {s.api_key_env!r}")
     if s.api_key_env and not os.environ.get(s.api_key_env):
@@ -124,9 +129,14 @@ def _check(s: LLMSettings) -> None:
 
 
 def check_models(settings: LLMSettings) -> None:
-    """Each model string names a provider litellm knows (imports litellm: call only for LLM runs)."""
-    litellm = import_litellm()
+    """Each model string names a provider litellm knows (imports litellm, unless every model is an
+    `openai/NAME` at an `api_base`, which the direct HTTP transport serves)."""
+    from agent.llm_transport import uses_http
+
     for spec in settings.models:
+        if uses_http(settings, spec.name):
+            continue
+        litellm = import_litellm()
         try:
             litellm.get_llm_provider(spec.name, api_base=settings.api_base)
         except Exception as exc:  # litellm raises its own BadRequestError with a long text

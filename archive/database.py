@@ -240,7 +240,7 @@ def _ensure_schema(engine: Engine, sqlite_file: Path | None, create: bool = True
         if current is None:
             Base.metadata.create_all(connection)
             connection.execute(insert(SchemaInfo).values(version=SCHEMA_VERSION))
-            _alembic("stamp", connection, HEAD_REVISION)
+            _stamp_head(connection)
         elif current != HEAD_REVISION:
             _alembic("upgrade", connection, HEAD_REVISION, stamp_first=current)
 
@@ -271,6 +271,22 @@ def _newer(found: str) -> ArchiveError:
         f"the archive has schema revision {found}, newer than this Cladeforge knows "
         f"(it reads up to {HEAD_REVISION}); upgrade Cladeforge to open it. Nothing was changed."
     )
+
+
+def _stamp_head(connection: Connection) -> None:
+    """What `alembic stamp head` writes into a new archive (its version table, as Alembic makes it,
+    holding HEAD_REVISION), without importing Alembic: a new archive is every benchmark's first
+    second, and Alembic's import alone is a few hundred milliseconds of it."""
+    from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table
+
+    version = Table(
+        "alembic_version",
+        MetaData(),
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+    )
+    version.create(connection)
+    connection.execute(insert(version).values(version_num=HEAD_REVISION))
 
 
 def _alembic(command_name: str, connection: Connection, target: str, stamp_first: str | None = None) -> None:

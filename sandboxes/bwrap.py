@@ -97,6 +97,21 @@ def command(tool: str, mode: str, spec: Spec, argv: Sequence[str]) -> list[str]:
     else:  # privileged bwrap keeps only what setpriv needs to become spec.uid, then drops it
         args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         args += ["--cap-add", "CAP_SETPCAP", "--cap-add", "CAP_DAC_READ_SEARCH"]  # to chdir into the 0700 /job
+    args += _tree(spec.python_roots, spec.passwd, spec.gpus, spec.gateway_socket)
+    args += ["--bind", str(spec.workdir), WORKDIR, "--chdir", WORKDIR, "--remount-ro", "/"]
+    args.append("--")
+    if mode == "root":
+        setpriv = ["/usr/bin/setpriv", f"--reuid={spec.uid}", f"--regid={spec.uid}", "--clear-groups"]
+        args += [*setpriv, "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    return [*args, *argv]
+
+
+def _tree(
+    python_roots: Sequence[str], passwd: Path | None, gpus: Sequence[str] = (), gateway_socket: str | None = None
+) -> list[str]:
+    """The read-only tree every sandbox gets: /usr, the loader's /etc, the interpreter, /proc,
+    /dev, a private /tmp (and the leased GPUs, the gateway's socket)."""
+    args: list[str] = []
     args += ["--ro-bind", "/usr", "/usr"]
     for name in _TOP_LINKS:
         path = Path("/" + name)
@@ -107,8 +122,8 @@ def command(tool: str, mode: str, spec: Spec, argv: Sequence[str]) -> list[str]:
     args += ["--perms", "0755", "--dir", "/etc"]  # bwrap would make it 0700, unreadable to the job's uid
     for name in _ETC:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    if spec.passwd is not None:
-        args += ["--ro-bind", str(spec.passwd), "/etc/passwd", "--ro-bind", str(spec.passwd.with_name("group"))]
+    if passwd is not None:
+        args += ["--ro-bind", str(passwd), "/etc/passwd", "--ro-bind", str(passwd.with_name("group"))]
         args += ["/etc/group"]
     made: set[str] = set()
 
@@ -118,23 +133,34 @@ def command(tool: str, mode: str, spec: Spec, argv: Sequence[str]) -> list[str]:
         made.update(new)
         return [arg for parent in new for arg in ("--perms", "0755", "--dir", parent)]
 
-    for root in spec.python_roots:
+    for root in python_roots:
         args += [*parents(root), "--ro-bind", root, root]
     # tmpfs pages are charged to the job's cgroup, so its memory limit bounds them too
     args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm"]
     args += ["--perms", "1777", "--tmpfs", "/tmp"]
     made.add("/tmp")
-    if spec.gpus:
-        for node in (*_NVIDIA_SHARED, *(f"/dev/nvidia{index}" for index in spec.gpus)):
+    if gpus:
+        for node in (*_NVIDIA_SHARED, *(f"/dev/nvidia{index}" for index in gpus)):
             args += ["--dev-bind-try", node, node]
-    if spec.gateway_socket is not None:  # the one host socket a job may get, at its host path
-        args += [*parents(spec.gateway_socket), "--bind", spec.gateway_socket, spec.gateway_socket]
-    args += ["--bind", str(spec.workdir), WORKDIR, "--chdir", WORKDIR, "--remount-ro", "/"]
-    args.append("--")
-    if mode == "root":
-        setpriv = ["/usr/bin/setpriv", f"--reuid={spec.uid}", f"--regid={spec.uid}", "--clear-groups"]
-        args += [*setpriv, "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
-    return [*args, *argv]
+    if gateway_socket is not None:  # the one host socket a job may get, at its host path
+        args += [*parents(gateway_socket), "--bind", gateway_socket, gateway_socket]
+    return args
+
+
+def server_command(tool: str, python_roots: Sequence[str], passwd: Path, argv: Sequence[str]) -> list[str]:
+    """The bwrap command line of a warm job server (sandboxes/bwrap_pool.py): PID 1 of its own
+    namespaces, root with only the capabilities the docker backend's job server has (to start
+    jobs under two unprivileged uids and clean up after them), writable tmpfs /work and
+    /candidate for the jobs, the rest of the tree as every sandbox's."""
+    from sandboxes.container import CAPABILITIES
+
+    args = [tool, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    args += ["--as-pid-1", "--die-with-parent", "--new-session", "--hostname", "sandbox", "--cap-drop", "ALL"]
+    for name in CAPABILITIES:
+        args += ["--cap-add", f"CAP_{name}"]
+    args += _tree(python_roots, passwd)
+    args += ["--perms", "0700", "--tmpfs", "/work", "--perms", "0700", "--tmpfs", "/candidate"]
+    return [*args, "--chdir", "/", "--remount-ro", "/", "--", *argv]
 
 
 def passwd_lines(uid: int) -> tuple[str, str]:

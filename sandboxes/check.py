@@ -144,12 +144,15 @@ def _live_probe() -> dict[str, Any]:
 
 #: What a bubblewrap job's / may hold besides the first directory of the interpreter's prefix.
 _JOB_TOP_LEVEL = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "proc", "dev", "tmp", "job"}
+#: A warm sandbox's job directories (sandboxes.bwrap_pool) in place of /job.
+_WARM_TOP_LEVEL = (_JOB_TOP_LEVEL - {"job"}) | {"work", "candidate"}
 
 
-def _process_verdicts(seen: dict[str, Any], python_roots: list[str]) -> dict[str, tuple[bool, str]]:
+def _process_verdicts(seen: dict[str, Any], python_roots: list[str], warm: bool) -> dict[str, tuple[bool, str]]:
     """What the probe saw from inside a process-backend job (uid, capabilities, namespaces, files)."""
     interfaces, root_writable, top = seen.get("net_devices"), seen.get("root_writable"), seen.get("top_level") or []
-    allowed = _JOB_TOP_LEVEL | {root.strip("/").split("/")[0] for root in python_roots}
+    expected = _WARM_TOP_LEVEL if warm else _JOB_TOP_LEVEL
+    allowed = expected | {root.strip("/").split("/")[0] for root in python_roots}
     extra = sorted(set(top) - allowed)
     return {
         "non_root": (seen.get("uid") not in (None, 0), f"uid {seen.get('uid')}"),
@@ -158,9 +161,8 @@ def _process_verdicts(seen: dict[str, Any], python_roots: list[str]) -> dict[str
         "network": (interfaces in (["lo"], []), f"interfaces {interfaces}"),
         "own_processes": (0 < (seen.get("processes") or 0) <= 3, f"{seen.get('processes')} processes visible"),
         "host_files": (
-            not extra and "job" in top,
-            f"/ holds {', '.join(top)}"
-            + (" (the interpreter's prefix)" if set(top) - _JOB_TOP_LEVEL and not extra else ""),
+            not extra and ("work" if warm else "job") in top,
+            f"/ holds {', '.join(top)}" + (" (the interpreter's prefix)" if set(top) - expected and not extra else ""),
         ),
         "read_only_root": (root_writable is False, "root write refused" if root_writable is False else "writable"),
     }
@@ -174,7 +176,7 @@ def process_section(sandbox: ProcessSandbox | None = None) -> dict[str, Any]:
     if not isinstance(outcome.result, dict):
         facts["verified"] = [f"probe job failed: {outcome.failure() or 'no result'}"]
         return facts
-    verdicts = _process_verdicts(outcome.result, sandbox._roots)
+    verdicts = _process_verdicts(outcome.result, sandbox._roots, sandbox.warm)
     facts["verified"] = [
         f"{name} {'ok' if ok else 'NOT ENFORCED'} ({detail})" for name, (ok, detail) in verdicts.items()
     ]

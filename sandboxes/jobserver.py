@@ -605,8 +605,19 @@ def _send_result(stdout: BinaryIO, fd: int, size: int) -> None:
         stdout.write(b" " * (size - sent))
 
 
+def _clear_inheritable(libc: Any) -> None:
+    """Empty the inheritable capability set (bubblewrap's --cap-add fills it; docker's does not),
+    so no job process holds any capability set at all, not even an inheritable one."""
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = (ctypes.c_uint32 * 6)()  # two {effective, permitted, inheritable} words
+    if libc.capget(header, data) == 0 and (data[2] or data[5]):
+        data[2] = data[5] = 0
+        libc.capset(header, data)
+
+
 def _harden() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
+    _clear_inheritable(libc)
     libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace, no /proc/1/{fd,mem,environ} for the job
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: fork-server jobs are ours outside PID 1 too
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # as PID 1, a default action means "ignored"

@@ -53,5 +53,12 @@ class Pool:
             self._closed = True
             containers = [c for idle in self._idle.values() for c in idle]
             self._idle.clear()
-        for container in containers:
-            container.destroy()
+        if len(containers) <= 1:
+            for container in containers:
+                container.destroy()
+            return
+        # One engine round trip each (a few hundred ms apiece under load): removed side by side.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(8, len(containers)), thread_name_prefix="clade-remove") as removers:
+            list(removers.map(lambda container: container.destroy(), containers))

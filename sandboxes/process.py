@@ -31,6 +31,13 @@ disk bounds a flood of small files); `Job.packages` are not installed (the host 
 must have them); a GPU job gets the leased /dev/nvidiaN nodes (minor number = nvidia-smi
 index) and the driver's shared nodes.
 
+As root with a writable cgroup, single-process jobs (no judged candidate) without GPUs or the LLM
+gateway run instead in a warm pool (sandboxes.bwrap_pool): long-lived bubblewrap sandboxes of
+the same tree whose PID 1 is the docker backend's job server and fork-server, so each Python
+job is a fork of a warm interpreter under its own uid, directory and limits (`warm=False` turns it off). A judged job
+keeps its two sandboxes: in a warm one, judge and candidate would share a PID namespace (the
+candidate could read the judge's command line in /proc) and /tmp.
+
 Where bubblewrap cannot run (not installed; not root and no unprivileged user namespaces),
 the backend is *weak* (`ProcessSandbox.weakness` says why, `auto` refuses hostile work without
 --allow-weak-sandbox): the job runs as the host user with the host's files; as root, util-linux
@@ -117,8 +124,17 @@ _Started = tuple[subprocess.Popen[bytes], _TailBuffer, _TailBuffer]
 class ProcessSandbox(Sandbox):
     name = "process"
 
-    def __init__(self, python: str | None = None, gpus: GpuLeases | None = None, bubblewrap: bool = True) -> None:
-        """`bubblewrap=False` forces the weak fallback (what a host without bwrap gets)."""
+    def __init__(
+        self,
+        python: str | None = None,
+        gpus: GpuLeases | None = None,
+        bubblewrap: bool = True,
+        warm: bool = True,
+        fork_server: bool = True,
+    ) -> None:
+        """`bubblewrap=False` forces the weak fallback (what a host without bwrap gets); `warm=False`
+        gives every job its own sandboxes and interpreters (no warm pool, see sandboxes.bwrap_pool);
+        `fork_server=False` keeps the warm pool but execs every job in it."""
         self.python = python or sys.executable
         self.gpus = gpus
         self.jail, detail = bwrap.mode() if bubblewrap else (None, "bubblewrap not used (asked for)")
@@ -136,6 +152,20 @@ class ProcessSandbox(Sandbox):
         self.cgroup = cgroup.available()
         if self.cgroup:
             cgroup.remove_leftovers()
+        self._pool = None
+        if warm and self.jail == "root" and self.cgroup:
+            from sandboxes.bwrap_pool import WarmPool, usable
+
+            if usable(self.python):
+                self._pool = WarmPool(self._bwrap, self.python, self._roots, fork_server)
+        self.warm = self._pool is not None
+        self.fork_server = self.warm and fork_server
+        """Single-process jobs without GPUs or the LLM gateway run in warm job-server sandboxes
+        (sandboxes.bwrap_pool); judged jobs keep a sandbox per process."""
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
 
     def describe(self) -> dict[str, Any]:
         root = os.geteuid() == 0
@@ -152,6 +182,12 @@ class ProcessSandbox(Sandbox):
             "network": "cut (network namespace)" if self.network_cut else "not cut (needs root or bubblewrap)",
             "lifetime": "dies with its host process (bwrap --die-with-parent, PR_SET_PDEATHSIG)",
         }
+        if self.warm:
+            facts["warm_pool"] = (
+                "single-process jobs without GPUs or the LLM gateway run in warm bubblewrap sandboxes whose job server "
+                "(root with 6 capabilities, as in a docker container) forks each Python job from an interpreter "
+                "that imported numpy: uid 65533 (judge) / 65534, fresh directories, all processes killed after"
+            )
         if self.jail:
             uids = "a fresh unprivileged host uid per process" if self.jail == "root" else "in-namespace uids"
             facts["processes"] = "own PID namespace per process: host processes invisible, leftovers killed"
@@ -172,6 +208,8 @@ class ProcessSandbox(Sandbox):
         refusal = bad_path(job.files) or (bad_path(job.candidate.files) if job.candidate else None)
         if refusal is not None:
             return Outcome.refused(self.name, refusal)
+        if self._pool is not None and job.candidate is None and not job.limits.gpus and job.gateway_socket is None:
+            return self._pool.run(job)
         base = Path(tempfile.mkdtemp(prefix="clade-job-"))  # 0700: only the host side walks it
         jail = cgroup.Jail.create(job.limits.memory_mb * 1024 * 1024, job.limits.processes + 4) if self.cgroup else None
         try:
@@ -258,7 +296,8 @@ class ProcessSandbox(Sandbox):
                 )
                 candidate_home = bwrap.WORKDIR if jailed else str(candidate_dir)
                 candidate_env = {
-                    **{key: value for key, value in env.items() if key != GATEWAY_ENV},
+                    # never the judge's task variables (nor the gateway), as in the docker job server
+                    **{key: value for key, value in env.items() if key != GATEWAY_ENV and key not in job.env},
                     "HOME": candidate_home,
                     "TMPDIR": "/tmp" if jailed else candidate_home,
                     CHANNEL_ENV: str(CHANNEL_FD),

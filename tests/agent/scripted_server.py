@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,6 +49,8 @@ def empty() -> Step:
 class ScriptedServer:
     steps: list[Step] = field(default_factory=list)
     default: Step | None = None
+    responder: Callable[[dict[str, Any]], Step] | None = None
+    """Answers each request from its body once the script has run out (before `default`)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
     port: int = 0
     in_flight: int = 0
@@ -70,6 +72,8 @@ class ScriptedServer:
             self.requests.append(body)
             if self.steps:
                 return self.steps.pop(0)
+        if self.responder is not None:
+            return self.responder(body)
         return self.default or error(500)
 
     def user_messages(self, request: int) -> list[str]:
@@ -146,9 +150,13 @@ def _completion(body: dict[str, Any], step: Step) -> dict[str, Any]:
 
 
 @contextmanager
-def serve(steps: Iterable[Step] = (), default: Step | None = None) -> Iterator[ScriptedServer]:
+def serve(
+    steps: Iterable[Step] = (),
+    default: Step | None = None,
+    responder: Callable[[dict[str, Any]], Step] | None = None,
+) -> Iterator[ScriptedServer]:
     """Run a ScriptedServer on a free local port for the duration of the block."""
-    scripted = ScriptedServer(steps=list(steps), default=default)
+    scripted = ScriptedServer(steps=list(steps), default=default, responder=responder)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(scripted))
     httpd.daemon_threads = True
     scripted.port = httpd.server_address[1]

@@ -4,6 +4,8 @@ retries as a provider shows them, never a mocked client library."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -117,3 +119,42 @@ def test_the_concurrency_limit_holds_calls_back(server: ScriptedServer, settings
     asyncio.run(many())
     assert len(server.requests) == 6
     assert server.max_in_flight == 2
+
+
+@pytest.mark.parametrize("failure", [error(429), error(500)])
+def test_the_litellm_transport_gives_the_same_reply_and_retries(
+    server: ScriptedServer, settings: LLMSettings, failure: object
+) -> None:
+    server.script([failure, reply("via litellm", prompt_tokens=9, completion_tokens=4)])  # type: ignore[list-item]
+    failures: list[FailedAttempt] = []
+    answer = complete(LLMClient(replace(settings, transport="litellm")), failures)
+    assert (answer.text, answer.prompt_tokens, answer.completion_tokens) == ("via litellm", 9, 4)
+    assert [f.kind for f in failures] == ["rate_limited" if failure == error(429) else "server_error"]
+    assert server.requests[-1]["model"] == "scripted"
+
+
+def test_an_openai_compatible_server_is_called_without_importing_litellm(server: ScriptedServer) -> None:
+    server.script([reply("direct")])
+    script = (
+        "import asyncio, sys\n"
+        "from agent.ensemble import ModelSpec\n"
+        "from agent.llm import LLMClient\n"
+        "from agent.llm_settings import LLMSettings, check_models\n"
+        f"s = LLMSettings(models=(ModelSpec('openai/scripted'),), api_base={server.api_base!r}, max_cost=1.0)\n"
+        "check_models(s)\n"
+        "r = asyncio.run(LLMClient(s).complete('openai/scripted', [{'role': 'user', 'content': 'hi'}]))\n"
+        "print(r.text, 'litellm' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == ["direct", "False"]
+
+
+def test_the_direct_transport_prices_a_known_model_as_litellm_does(
+    server: ScriptedServer, settings: LLMSettings
+) -> None:
+    server.default = reply("priced", prompt_tokens=1000, completion_tokens=500)
+    model = "openai/gpt-4o-mini"
+    direct = complete(LLMClient(settings), model=model)
+    via_litellm = complete(LLMClient(replace(settings, transport="litellm")), model=model)
+    assert direct.cost > 0
+    assert direct.cost == pytest.approx(via_litellm.cost)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
 
-from agent.config import ConfigError, RunConfig, merge
+from agent.config import ConfigError, RunConfig, merge, proposals_in_flight
 from agent.llm_settings import check_models, check_reachable, settings_from_config
 from agent.mutators import build_mutator
 from agent.offline import OfflineMutator
@@ -76,3 +77,15 @@ def test_a_model_string_without_a_provider_is_refused_with_a_hint() -> None:
     with pytest.raises(ConfigError, match="names no provider") as raised:
         check_models(settings_from_config(config(model=["my-local-model"], api_base="http://127.0.0.1:1/v1")))
     assert "openai/my-local-model" in str(raised.value)
+
+
+def test_the_defaults_keep_the_machine_busy() -> None:
+    config = RunConfig(task="bin_packing")
+    assert config.parallel == len(os.sched_getaffinity(0))
+    assert proposals_in_flight(config) == 16 == settings_from_config(config).concurrency
+    assert proposals_in_flight(RunConfig(task="bin_packing", llm_concurrency=3)) == 3
+
+
+def test_an_unknown_transport_is_bad_input() -> None:
+    with pytest.raises(ConfigError, match="transport must be auto or litellm"):
+        settings_from_config(RunConfig(task="bin_packing", extra={"llm": {"transport": "grpc"}}))

@@ -17,7 +17,9 @@ import pytest
 from sandboxes import Limits, Sandbox
 from sandboxes.process import ProcessSandbox
 
-BACKENDS = ("process", "docker-fresh", "docker-warm")
+BACKENDS = ("process", "process-fresh", "docker-fresh", "docker-warm")
+"""`process` runs jobs in its warm pool (sandboxes.bwrap_pool) where it can; `process-fresh` gives
+every job its own bubblewrap sandboxes and interpreters (`ProcessSandbox(warm=False)`)."""
 
 #: Small bounds so hostile jobs end fast.
 TEST_LIMITS = Limits(memory_mb=256, cpus=1.0, processes=32, output_bytes=64 * 1024, file_size_mb=8, open_files=64)
@@ -41,6 +43,8 @@ def docker_unusable() -> str | None:
 def open_backend(kind: str) -> Sandbox:
     if kind == "process":
         return ProcessSandbox()
+    if kind == "process-fresh":
+        return ProcessSandbox(warm=False)
     why = docker_unusable()
     if why:
         pytest.skip(f"docker backend not tested: {why}")

@@ -1,4 +1,5 @@
-"""The warm pool's fork-server: Python jobs start as forks of an interpreter that has numpy.
+"""The warm pools' fork-server (docker's containers and the process backend's bubblewrap
+sandboxes run the same job server): Python jobs start as forks of an interpreter that has numpy.
 
 What must hold: a forked job is the job an exec'd one would be (uid, no capabilities, directory,
 environment, exit codes, fresh random state), it really is a fork (numpy already imported), no
@@ -20,8 +21,6 @@ import pytest
 from sandboxes import PYTHON, Job, Outcome, Sandbox
 from sandboxes.base import Candidate
 from tests.sandboxes.conftest import TEST_LIMITS, docker_unusable
-
-pytestmark = pytest.mark.docker
 
 PREFIX = "clade-fork-secret-"
 
@@ -52,9 +51,17 @@ def _python(source: str, timeout_s: float = 20.0) -> Job:
     return Job(files=files, command=[PYTHON, "main.py"], timeout_s=timeout_s, limits=TEST_LIMITS)
 
 
-@pytest.fixture(scope="module")
-def pools() -> Iterator[tuple[Sandbox, Sandbox]]:
+@pytest.fixture(scope="module", params=[pytest.param("docker", marks=pytest.mark.docker), "process"])
+def pools(request: pytest.FixtureRequest) -> Iterator[tuple[Sandbox, Sandbox]]:
     """A warm pool with the fork-server, and one without (every job exec'd), to compare."""
+    if request.param == "process":
+        from sandboxes.process import ProcessSandbox
+
+        with ProcessSandbox() as forking, ProcessSandbox(fork_server=False) as plain:
+            if not forking.warm:  # type: ignore[attr-defined]
+                pytest.skip("the process backend has no warm pool here (needs root, bubblewrap and a cgroup)")
+            yield forking, plain
+        return
     why = docker_unusable()
     if why:
         pytest.skip(f"docker backend not tested: {why}")

@@ -22,6 +22,7 @@ from tests.sandboxes.conftest import TEST_LIMITS, open_backend, processes_with
 #: Backends that run judged jobs and, for any that cannot here, why they are skipped.
 JUDGED_BACKENDS: dict[str, str | None] = {
     "process": None,
+    "process-fresh": None,
     "docker-fresh": None,
     "docker-warm": None,
 }

@@ -165,3 +165,21 @@ json.dump({'tmp': tempfile.gettempdir(), 'queue': got, 'user': getpass.getuser()
     assert outcome.result is not None, outcome
     assert outcome.result["tmp"] == "/tmp" and outcome.result["queue"] == 7, outcome.result
     assert outcome.result["user"] and outcome.result["home"] and outcome.result["ld_cache"], outcome.result
+
+
+def test_a_warm_sandbox_outlives_the_thread_that_first_used_it() -> None:
+    """Evaluation threads come and go; the warm pool's sandbox (and its numpy) stays for the next job."""
+    import threading
+
+    with ProcessSandbox() as sandbox:
+        if not sandbox.warm:
+            pytest.skip("the process backend has no warm pool here (needs root, bubblewrap and a cgroup)")
+        source = b"import json, os, sys\njson.dump([os.getpid(), 'numpy' in sys.modules], open('result.json', 'w'))\n"
+        job = Job(files={"main.py": source}, command=[PYTHON, "main.py"], limits=TEST_LIMITS)
+        outcomes = []
+        for _ in range(2):
+            worker = threading.Thread(target=lambda: outcomes.append(sandbox.run(job)))
+            worker.start()
+            worker.join()
+        assert [o.ok for o in outcomes] == [True, True], outcomes
+        assert all(o.result is not None and o.result[1] is True for o in outcomes), outcomes  # forked, numpy in

@@ -1,0 +1,100 @@
+"""Measuring a command for the perf scripts: wall time, CPU seconds and the peak RSS summed over
+its whole process tree, polled from /proc every 20 ms (docker containers' processes belong to
+the engine, not to the tree). CPU is the larger of the waited-for descendants' rusage and the sum
+of each tree process's last seen user+system time: a sandbox killed rather than reaped (the warm
+pools' servers at exit) never reaches rusage, and a process shorter than a poll is missed by
+the sum, so each undercounts what the other catches."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Measured:
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    returncode: int
+    output: str
+    started: float
+    """time.time() at start, to compare with the archive's UTC timestamps."""
+    ended: float
+
+
+def _tree(root: int, cpu_seen: dict[tuple[int, int], float]) -> int:
+    """The tree's RSS now; records each tree process's CPU seconds in `cpu_seen` (by pid, start)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    cpu: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            parents[int(entry)] = int(fields[1])
+            rss[int(entry)] = int(fields[21]) * PAGE
+            cpu[int(entry)] = (int(fields[19]), (int(fields[11]) + int(fields[12])) / TICK)
+        except (OSError, ValueError, IndexError):
+            continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    for pid in tree:
+        if pid in cpu:
+            cpu_seen[(pid, cpu[pid][0])] = cpu[pid][1]
+    return sum(rss.get(pid, 0) for pid in tree)
+
+
+def measure(command: Sequence[str], env: dict[str, str] | None = None, cwd: str | None = None) -> Measured:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started, clock = time.time(), time.monotonic()
+    proc = subprocess.Popen(
+        list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd, text=True
+    )
+    peak = [0]
+    cpu_seen: dict[tuple[int, int], float] = {}
+
+    def poll() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree(proc.pid, cpu_seen))
+            time.sleep(0.02)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    output, _ = proc.communicate()
+    wall, ended = time.monotonic() - clock, time.time()
+    poller.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = max((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), sum(cpu_seen.values()))
+    return Measured(wall, cpu, peak[0] / 2**20, proc.returncode, output, started, ended)
+
+
+def evaluation_span(db: Path) -> tuple[float, float, int]:
+    """(first evaluation's start, last evaluation's end, evaluated nodes) of a clade archive, as
+    time.time() values."""
+    with sqlite3.connect(db) as conn:
+        first, last, count = conn.execute(
+            "SELECT min(started_at), max(evaluated_at), count(evaluated_at) FROM nodes"
+        ).fetchone()
+
+    def stamp(text: str) -> float:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+    return stamp(first), stamp(last), int(count)

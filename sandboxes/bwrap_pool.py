@@ -1,0 +1,254 @@
+"""The process backend's warm pool: the docker backend's job server (sandboxes/jobserver.py)
+and its fork-server (sandboxes/forkserver.py), run as PID 1 of a long-lived bubblewrap sandbox
+instead of a container, so that a Python job starts as a fork of an interpreter that has
+imported numpy once, rather than as a new bwrap sandbox and interpreter per process.
+
+The sandbox is the process backend's tree (read-only /usr, loader files and interpreter; fresh
+/proc, /dev, /tmp; no host directory) in new PID, mount, network, IPC, UTS and cgroup
+namespaces, plus tmpfs /work and /candidate for the jobs. Its PID 1 is the job server, the
+privileged monitor of OpenSSH's privsep design, exactly as in a warm container: root with only
+SETUID, SETGID, KILL, CHOWN, FOWNER and DAC_OVERRIDE (no_new_privs, which bwrap always sets),
+parsing only the host's requests and running no job code. Each job process is a fresh fork
+(or exec) dropped to an unprivileged uid with no capability, in its own session and directory,
+with its rlimits: a plain job and a judged job's candidate as 65534 in /candidate or /work, a
+judged job's judge as 65533 in /work (0700), the two joined only by a socketpair on fd 3. After
+each job the server kills every process of the job uids and empties /work, /candidate, /tmp and
+/dev/shm; a server that cannot is not reused. Memory and process count of the whole sandbox
+are bounded by a cgroup of its own (the job's limits; the servers' few processes count too),
+so the pool is used only where a cgroup is writable, as root (the job uids need a privileged
+bwrap), for single-process jobs without GPUs or the LLM gateway; other jobs take the per-job
+path. Judged jobs take it too: the server could run them (it does in docker), but judge and
+candidate would share the sandbox's PID namespace (the candidate reads the judge's command
+line in /proc) and its /tmp, where the per-job path gives each its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sandboxes import bwrap, cgroup
+from sandboxes.base import PYTHON, RESULT_LIMIT_BYTES, Job, Limits, Outcome, read_result
+from sandboxes.container import FORK_SERVER_SOURCE, MARGIN_S, SERVER_SOURCE, _Demux, _sizes, _text
+
+_PR_SET_PDEATHSIG = 1
+PASSWD = (
+    "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\njudge:x:65533:65533:judge:/work:/bin/sh\n"
+    "job:x:65534:65534:job:/work:/bin/sh\n",
+    "root:x:0:\njudge:x:65533:\njob:x:65534:\n",
+)
+
+
+class _Stream(_Demux):
+    """The server's stdout as it is: a plain socket, no engine framing."""
+
+    def _fill(self, deadline: float) -> bool:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        self._sock.settimeout(remaining)
+        try:
+            chunk = self._sock.recv(1 << 20)
+        except TimeoutError:
+            return False
+        if not chunk:
+            return False
+        self._stdout += chunk
+        return True
+
+
+def usable(python: str) -> bool:
+    """Whether `python3` on the server's PATH is `python` (exec'd jobs must find the same one)."""
+    return os.path.realpath(Path(python).with_name("python3")) == os.path.realpath(python)
+
+
+class WarmServer:
+    """One bubblewrap sandbox with its job server, for jobs of one set of limits."""
+
+    def __init__(self, tool: str, python: str, roots: list[str], limits: Limits, fork_server: bool = True) -> None:
+        self.limits = limits
+        self._etc = Path(tempfile.mkdtemp(prefix="clade-warm-"))
+        os.chmod(self._etc, 0o755)
+        for name, text in zip(("passwd", "group"), PASSWD, strict=True):
+            (self._etc / name).write_text(text)
+            (self._etc / name).chmod(0o644)
+        self.jail = cgroup.Jail.create(limits.memory_mb << 20, limits.processes + 6)
+        if self.jail is None:
+            shutil.rmtree(self._etc, ignore_errors=True)
+            raise OSError("no cgroup for a warm sandbox")
+        argv = [python, "-I", "-S", "-c", SERVER_SOURCE, *([FORK_SERVER_SOURCE] if fork_server else [])]
+        command = bwrap.server_command(tool, roots, self._etc / "passwd", argv)
+        ours, theirs = socket.socketpair()
+        procs = self.jail.procs_files()
+        host = os.getpid()
+
+        def enter() -> None:  # between fork and exec: die with the host, then into the cgroup
+            import ctypes
+
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != host:
+                os._exit(122)
+            for path in procs:
+                with open(path, "w") as handle:
+                    handle.write("0")
+
+        env = {"PATH": f"{os.path.dirname(python)}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+        env["OMP_NUM_THREADS"] = "1"
+        try:
+            self.proc = subprocess.Popen(
+                command,
+                stdin=theirs.fileno(),
+                stdout=theirs.fileno(),
+                stderr=subprocess.DEVNULL,
+                env=env,
+                preexec_fn=enter,
+            )
+        except OSError:
+            self._cleanup()
+            raise
+        finally:
+            theirs.close()
+        self._sock = ours
+        self._frames = _Stream(ours)
+
+    def run(self, job: Job) -> tuple[Outcome, bool]:
+        """One job; its outcome and whether this server may take another."""
+        started = time.monotonic()
+        header: dict[str, Any] = {
+            "command": _command(job.command),
+            "env": {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", **job.env},
+            "timeout_s": job.timeout_s,
+            "files": _sizes(job.files),
+            "result_file": job.result_file,
+            "result_limit": RESULT_LIMIT_BYTES,
+            "output_bytes": job.limits.output_bytes,
+            "file_size": job.limits.file_size_mb << 20,
+            "open_files": job.limits.open_files,
+            "last": False,
+        }
+        contents = list(job.files.values())
+        if job.candidate is not None:
+            files = job.candidate.files
+            header["candidate"] = {"command": _command(job.candidate.command), "files": _sizes(files)}
+            contents += files.values()
+        import json
+
+        encoded = json.dumps(header).encode()
+        deadline = started + job.timeout_s + MARGIN_S
+        oom_before = self.jail.oom_kills() if self.jail else 0
+        raw: bytes | None = None
+        try:
+            self._sock.settimeout(max(1.0, deadline - time.monotonic()))
+            self._sock.sendall(b"%d\n" % len(encoded) + encoded + b"".join(contents))
+            reply = self._frames.reply(deadline, 4 * 2 * job.limits.output_bytes + 65536)
+            if reply is not None and reply.get("result_size") is not None:
+                raw = self._frames.payload(reply["result_size"], RESULT_LIMIT_BYTES, deadline)
+                if raw is None:
+                    reply = None
+        except (OSError, ValueError):
+            reply = None
+        wall = time.monotonic() - started
+        oom = (self.jail.oom_kills() if self.jail else 0) > oom_before
+        if reply is None:  # past the deadline, or the sandbox died (its memory limit, a kill)
+            self.destroy()
+            if wall >= job.timeout_s:
+                return Outcome("process", None, True, False, None, None, "", "", wall), False
+            if oom:
+                return Outcome("process", -9, False, True, None, None, "", "", wall), False
+            return Outcome.refused("process", "the warm sandbox stopped answering", wall), False
+        return self._outcome(reply, raw, wall, oom), bool(reply.get("clean"))
+
+    def _outcome(self, reply: dict[str, Any], raw: bytes | None, wall: float, oom: bool) -> Outcome:
+        if reply.get("error"):
+            return Outcome.refused("process", str(reply["error"]), wall)
+        result, result_error = read_result(raw, RESULT_LIMIT_BYTES)
+        timed_out = bool(reply.get("timed_out"))
+        stderr = _text(reply.get("stderr"), reply.get("stderr_dropped"))
+        exit_code = reply.get("exit_code")
+        oom = oom or "MemoryError" in stderr[-4000:] or exit_code == -signal.SIGSEGV
+        return Outcome(
+            backend="process",
+            exit_code=None if timed_out else exit_code,
+            timed_out=timed_out,
+            out_of_memory=oom and not timed_out,
+            result=None if timed_out else result,
+            result_error=reply.get("result_error") or result_error,
+            stdout=_text(reply.get("stdout"), reply.get("stdout_dropped")),
+            stderr=stderr,
+            wall_s=float(reply.get("wall_s") or wall),
+            peak_memory_mb=reply["peak_kb"] / 1024 if reply.get("peak_kb") else None,
+            candidate_stdout=_text(reply.get("candidate_stdout"), reply.get("candidate_stdout_dropped")),
+            candidate_stderr=_text(reply.get("candidate_stderr"), reply.get("candidate_stderr_dropped")),
+        )
+
+    def destroy(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self.jail is not None:
+            self.jail.kill_all()
+            self.jail.remove()
+            self.jail = None
+        shutil.rmtree(self._etc, ignore_errors=True)
+
+
+def _command(command: Any) -> list[str]:
+    return ["python3" if arg == PYTHON else arg for arg in command]
+
+
+class WarmPool:
+    """Idle servers by limits; a job takes one (or starts one) and gives it back when it is clean."""
+
+    def __init__(self, tool: str, python: str, roots: list[str], fork_server: bool = True) -> None:
+        self._tool, self._python, self._roots, self.fork_server = tool, python, roots, fork_server
+        self._idle: dict[Limits, list[WarmServer]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        # A server gets SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG follows the
+        # thread, not the process), and evaluation threads come and go: servers are started from
+        # this one thread, which lives as long as the pool.
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clade-warm-start")
+
+    def run(self, job: Job) -> Outcome:
+        with self._lock:
+            idle = self._idle.get(job.limits, [])
+            server = idle.pop() if idle else None
+        if server is None:
+            try:
+                args = (self._tool, self._python, self._roots, job.limits, self.fork_server)
+                server = self._starter.submit(WarmServer, *args).result()
+            except (OSError, RuntimeError) as exc:  # RuntimeError: the pool is closed
+                return Outcome.refused("process", f"cannot start a warm sandbox: {exc}")
+        outcome, reusable = server.run(job)
+        with self._lock:
+            if reusable and not self._closed:
+                self._idle.setdefault(job.limits, []).append(server)
+                server = None
+        if server is not None:
+            server.destroy()
+        return outcome
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            servers = [server for idle in self._idle.values() for server in idle]
+            self._idle.clear()
+        for server in servers:
+            server.destroy()
+        self._starter.shutdown(wait=False)

@@ -1,0 +1,27 @@
+"""The side-by-side benchmark runs end to end on a tiny budget (Cladeforge alone, no OpenEvolve):
+its own scripted model server, a real `clade run`, the table's rows. No timing is asserted."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_vs_openevolve_prints_a_row_per_latency() -> None:
+    script = ROOT / "benchmarks" / "perf" / "vs_openevolve.py"
+    command = [sys.executable, str(script), "--iterations", "3", "--latency", "0", "0.05", "--no-openevolve"]
+    command += ["--sandbox", "process"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for latency in ("0", "0.05"):
+        assert f"LLM latency {latency} s" in done.stdout, done.stdout
+    row = r"^\s+cladeforge \(process\)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)$"
+    rows = re.findall(row, done.stdout, re.M)
+    assert len(rows) == 2, done.stdout
+    for children, per_s, cpu, fixed, rss in rows:
+        assert int(children) >= 1 and float(per_s) > 0 and float(cpu) > 0 and float(fixed) > 0 and int(rss) > 0
+    assert "no OpenEvolve rows" in done.stdout
