@@ -180,6 +180,9 @@ def run(
     novelty: Annotated[
         Optional[float], typer.Option("--novelty", help="Skip children this close (cosine) to a program of the run.")
     ] = None,
+    adapt: Annotated[
+        Optional[bool], typer.Option("--adapt/--no-adapt", help="Bandit over operators, models, prompts (default on).")
+    ] = None,
     allow_weak_sandbox: AllowWeakOption = False,
 ) -> None:
     """Start an evolution run: live progress, then a summary."""
@@ -207,6 +210,7 @@ def run(
                 "parallel": parallel,
                 "llm_concurrency": llm_concurrency,
                 "novelty": novelty,
+                "adapt": adapt,
             },
         )
         if settings.selection is not None:
