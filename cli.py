@@ -183,6 +183,9 @@ def run(
     adapt: Annotated[
         Optional[bool], typer.Option("--adapt/--no-adapt", help="Bandit over operators, models, prompts (default on).")
     ] = None,
+    lessons: Annotated[
+        Optional[bool], typer.Option("--lessons/--no-lessons", help="What-worked memory in LLM prompts (default on).")
+    ] = None,
     allow_weak_sandbox: AllowWeakOption = False,
 ) -> None:
     """Start an evolution run: live progress, then a summary."""
@@ -211,6 +214,7 @@ def run(
                 "llm_concurrency": llm_concurrency,
                 "novelty": novelty,
                 "adapt": adapt,
+                "lessons": lessons,
             },
         )
         if settings.selection is not None:

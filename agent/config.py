@@ -39,6 +39,9 @@ class RunConfig:
     """Adaptive operators: a seeded bandit (agent/bandit.py) chooses each child's strategy arm
     (operator, model, prompt variant, temperature) from how earlier arms improved on their
     parents; False (`clade run --no-adapt`): the mutator's fixed mix."""
+    lessons: bool = True
+    """Lessons memory: a short "what worked" summary distilled from the run's archive goes into
+    later LLM prompts (agent/lessons.py); False (`clade run --no-lessons`): none."""
     models: tuple[str, ...] = ()
     """LLM model strings (litellm names), optionally `name@weight`; none means the offline mutator."""
     api_base: str | None = None
@@ -64,8 +67,9 @@ class RunConfig:
             raise ConfigError(f"llm_concurrency must be at least 1, not {self.llm_concurrency}")
         if self.novelty is not None and not (isinstance(self.novelty, (int, float)) and 0 < self.novelty <= 1):
             raise ConfigError(f"novelty is a cosine threshold in (0, 1], not {self.novelty!r}")
-        if not isinstance(self.adapt, bool):
-            raise ConfigError(f"adapt must be true or false, not {self.adapt!r}")
+        for name in ("adapt", "lessons"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, not {getattr(self, name)!r}")
         if self.max_cost is not None and not self.max_cost > 0:
             raise ConfigError(f"max_cost must be a positive number of dollars, not {self.max_cost}")
         if self.max_tokens is not None and self.max_tokens < 1:

@@ -31,6 +31,7 @@ WHOLE_FILE_SHARE = 0.2
 
 class LLMMutator(Mutator):
     inspirations_wanted = 3
+    uses_lessons = True
 
     def __init__(self, settings: LLMSettings, seed: int = 0) -> None:
         self.settings = settings

@@ -27,6 +27,7 @@ from typing import TypeVar
 from agent.bandit import Arm, ArmBandit, archive_rows, failed_iterations
 from agent.gateway import Gateway
 from agent.ledger import Ledger
+from agent.lessons import Lessons
 from agent.mutation import BudgetExhausted, LLMCallRecord, MutationContext, MutationFailed, Mutator, Parent
 from archive import Archive, NodeView, RunView, SelectionContext, code_hash, get_selector
 from archive.errors import StorageError
@@ -49,6 +50,8 @@ class LoopSettings:
     """Cosine at which a child counts as a near-copy and is not evaluated (archive.novelty); None: off."""
     adapt: bool = True
     """Choose each child's strategy arm with a bandit (agent/bandit.py); False: the mutator's fixed mix."""
+    lessons: bool = True
+    """Put the run's "what worked" memory (agent/lessons.py) into the prompts of mutators that write them."""
 
 
 @dataclass
@@ -120,6 +123,7 @@ class Evolution:
         self.bandit = ArmBandit(arms, lag=in_flight) if arms else None
         self._settled: set[int] = set()
         self._first_iteration = 1
+        self._lessons = Lessons(archive, run.id) if settings.lessons and mutator.uses_lessons else None
 
     def request_stop(self, why: str) -> None:
         """Start no new proposal or evaluation; what is in flight finishes (thread-safe)."""
@@ -210,6 +214,7 @@ class Evolution:
         parent_ids = list(selection.parent_ids)
         parent_nodes = [self.archive.node(pid) for pid in parent_ids]
         parents = [self._parent(node) for node in parent_nodes]
+        lessons = "" if self._lessons is None else self._lessons.for_iteration(iteration)
         context = MutationContext(
             self.task.description,
             self.task.main_file,
@@ -218,6 +223,7 @@ class Evolution:
             inspirations=self._inspirations(parent_nodes, rng),
             record_call=self._record_call,
             arm=arm,
+            lessons=lessons,
         )
         async with proposing:
             if self._halted:
@@ -260,7 +266,7 @@ class Evolution:
             patch=proposal.patch,
             status="pending" if duplicate_of is None else "duplicate",
             feedback=why_duplicate,
-            strategy=None if chosen is None else chosen.to_json(),
+            strategy=None if chosen is None else {**chosen.to_json(), **({"lessons": lessons} if lessons else {})},
         )
         if self._novelty is not None and embedding is not None and duplicate_of is None:
             self._novelty.add(node.id, embedding)

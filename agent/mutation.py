@@ -104,6 +104,9 @@ class Mutator(abc.ABC):
     inspirations_wanted: int = 0
     """How many other archive nodes (top and diverse) the loop passes as inspirations."""
 
+    uses_lessons: bool = False
+    """Whether its prompts carry the run's lessons (agent/lessons.py), so the loop distils them."""
+
     def parents_wanted(self, rng: random.Random) -> int:
         """How many parents the next proposal takes (2 for crossover)."""
         return 1

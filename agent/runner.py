@@ -129,6 +129,7 @@ def _drive(
         parallel_proposals=proposals_in_flight(config),
         novelty=config.novelty,
         adapt=config.adapt,
+        lessons=config.lessons,
     )
     ledger = Ledger(config.max_cost, config.max_tokens)
     ledger.charge(run.tokens, run.cost)  # a resumed run's stored spending counts against its caps
