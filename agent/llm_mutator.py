@@ -33,8 +33,10 @@ class LLMMutator(Mutator):
     inspirations_wanted = 3
     uses_lessons = True
 
-    def __init__(self, settings: LLMSettings, seed: int = 0) -> None:
+    def __init__(self, settings: LLMSettings, seed: int = 0, system_fragment: str = "") -> None:
         self.settings = settings
+        self.system_fragment = system_fragment
+        """A learned strategy's addition to the system message (agent/strategies.py)."""
         self.client = LLMClient(settings, seed=seed)
         self.chooser = make_chooser(settings.model_selection, settings.models)
         where = f" via {settings.api_base}" if settings.api_base else ""
@@ -76,7 +78,9 @@ class LLMMutator(Mutator):
         else:
             model, edit_format = arm.model or self.settings.models[0].name, get_format(arm.operator.split(":")[-1])
         budget = self.context_tokens(model) - self.settings.max_output_tokens
-        messages = first_messages(edit_format, parents, context, budget, self.settings.feedback_chars, arm.prompt)
+        messages = first_messages(
+            edit_format, parents, context, budget, self.settings.feedback_chars, arm.prompt, self.system_fragment
+        )
         source = parents[0].files[context.main_file]
         call_ids: list[int] = []
         tokens, cost = 0, 0.0

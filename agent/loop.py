@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from agent.bandit import Arm, ArmBandit, archive_rows, failed_iterations
+from agent.bandit import EXPLORATION, Arm, ArmBandit, archive_rows, failed_iterations
 from agent.gateway import Gateway
 from agent.ledger import Ledger
 from agent.lessons import Lessons
@@ -50,6 +50,8 @@ class LoopSettings:
     """Cosine at which a child counts as a near-copy and is not evaluated (archive.novelty); None: off."""
     adapt: bool = True
     """Choose each child's strategy arm with a bandit (agent/bandit.py); False: the mutator's fixed mix."""
+    exploration: float = EXPLORATION
+    """The bandit's UCB1 exploration weight (agent/bandit.py)."""
     lessons: bool = True
     """Put the run's "what worked" memory (agent/lessons.py) into the prompts of mutators that write them."""
 
@@ -120,7 +122,7 @@ class Evolution:
         self._running: set[int] = set()
         arms = mutator.arms() if settings.adapt else ()
         in_flight = settings.parallel_evaluations + settings.parallel_proposals
-        self.bandit = ArmBandit(arms, lag=in_flight) if arms else None
+        self.bandit = ArmBandit(arms, settings.exploration, lag=in_flight) if arms else None
         self._settled: set[int] = set()
         self._first_iteration = 1
         self._lessons = Lessons(archive, run.id) if settings.lessons and mutator.uses_lessons else None

@@ -14,8 +14,15 @@ def build_mutator(config: RunConfig, check_server: bool = True, task: Task | Non
     bad LLM settings, a model string no provider matches, an `api_base` that does not answer."""
     if task is not None and task.self_modifying:
         return _self_modifying(config, task, check_server)
+    from agent.strategies import of_config
+
+    strategy = of_config(config)
     if not config.models:
-        return OfflineMutator()
+        if strategy is None:
+            return OfflineMutator()
+        shares = strategy.shares()
+        point = shares["constant"] + shares["operator"]
+        return OfflineMutator(shares["crossover"], shares["constant"] / point if point > 0 else 0.7)
     from agent.llm_mutator import LLMMutator
     from agent.llm_settings import check_models, check_reachable, settings_from_config
 
@@ -23,7 +30,7 @@ def build_mutator(config: RunConfig, check_server: bool = True, task: Task | Non
     if settings.api_base and check_server:
         check_reachable(settings.api_base)
     check_models(settings)
-    return LLMMutator(settings, seed=config.seed)
+    return LLMMutator(settings, seed=config.seed, system_fragment=strategy.system_fragment if strategy else "")
 
 
 def _self_modifying(config: RunConfig, task: Task, check_server: bool) -> Mutator:

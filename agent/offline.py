@@ -159,8 +159,10 @@ CONSTANT, OPERATOR, CROSSOVER = "offline:constant", "offline:operator", "offline
 class OfflineMutator(Mutator):
     name = "offline mutator (no LLM configured: seeded AST edits of constants, operators, crossover)"
 
-    def __init__(self, crossover_rate: float = 0.2) -> None:
+    def __init__(self, crossover_rate: float = 0.2, constant_share: float = 0.7) -> None:
         self.crossover_rate = crossover_rate
+        self.constant_share = constant_share
+        """Of the point edits, the share that change a constant (the rest swap an operator)."""
 
     def arms(self) -> Sequence[Arm]:
         operators = [CONSTANT, OPERATOR] + ([CROSSOVER] if self.crossover_rate > 0 else [])
@@ -190,8 +192,8 @@ class OfflineMutator(Mutator):
             raise MutationFailed("no_crossover", "the parents' blocks do not align or recombine into a new program")
         for _ in range(ATTEMPTS):
             # The bandit's arm fixes the kind of edit; without one (or after a crossover that
-            # could not align) constants are changed 70 % of the time.
-            use_constants = chosen == CONSTANT if chosen in (CONSTANT, OPERATOR) else rng.random() < 0.7
+            # could not align) constants are changed `constant_share` of the time (70 %).
+            use_constants = chosen == CONSTANT if chosen in (CONSTANT, OPERATOR) else rng.random() < self.constant_share
             edits = _constant_edits(source, rng) if use_constants else _operator_edits(source, rng)
             if not edits:
                 edits = _operator_edits(source, rng) if use_constants else _constant_edits(source, rng)

@@ -38,11 +38,12 @@ PROMPT_VARIANTS = ("default", "explore", "refine")
 the fragment agent/prompts/variants/NAME.md."""
 
 
-def system_message(variant: str = "default") -> str:
+def system_message(variant: str = "default", fragment: str = "") -> str:
+    """system.md, then the prompt variant's fragment, then a learned strategy's (agent/strategies.py)."""
     text = render("system.md")
-    if variant == "default":
-        return text
-    return text.rstrip("\n") + "\n\n" + render(f"variants/{variant}.md")
+    extra = [render(f"variants/{variant}.md").strip()] if variant != "default" else []
+    extra += [fragment.strip()] if fragment.strip() else []
+    return text if not extra else "\n\n".join([text.rstrip("\n"), *extra]) + "\n"
 
 
 def estimate_tokens(text: str) -> int:
@@ -75,6 +76,7 @@ def first_messages(
     token_budget: int,
     feedback_chars: int,
     variant: str = "default",
+    fragment: str = "",
 ) -> list[dict[str, str]]:
     """System and user message for the first round, fitted into `token_budget` tokens; the
     prompt variant's fragment (agent/prompts/variants/) follows the system message, and the
@@ -85,7 +87,7 @@ def first_messages(
     limit = feedback_chars
     while True:
         user = _user_message(edit_format, parents, main, context.task_description, inspirations, limit, lessons)
-        messages = [{"role": "system", "content": system_message(variant)}, {"role": "user", "content": user}]
+        messages = [{"role": "system", "content": system_message(variant, fragment)}, {"role": "user", "content": user}]
         if messages_tokens(messages) <= token_budget:
             return messages
         if inspirations:

@@ -129,6 +129,7 @@ def _drive(
         parallel_proposals=proposals_in_flight(config),
         novelty=config.novelty,
         adapt=config.adapt,
+        exploration=_exploration(config),
         lessons=config.lessons,
     )
     ledger = Ledger(config.max_cost, config.max_tokens)
@@ -169,6 +170,14 @@ def _drive(
     if failure is not None:
         raise RunAborted(str(failure)) from failure
     return RunResult(archive.find_run(str(run.id)), stats, status == "interrupted")
+
+
+def _exploration(config: RunConfig) -> float:
+    from agent.bandit import EXPLORATION
+    from agent.strategies import of_config
+
+    strategy = of_config(config)
+    return EXPLORATION if strategy is None else strategy.exploration
 
 
 def _run(evolution: Evolution, console: Console) -> RunStats:
