@@ -88,6 +88,10 @@ def test_the_mix_moves_toward_the_arm_that_helps(tmp_path: Path) -> None:
     assert fixed_pulls["offline:operator"] > pulls["offline:operator"]
     panel = clade("status", "--db", str(adaptive)).stdout
     assert "strategy arms" in panel and "offline:constant" in panel and "it 31-40" in panel
+    page = tmp_path / "report.html"
+    assert clade("report", "--out", str(page), "--db", str(adaptive)).returncode == 0
+    html = page.read_text()
+    assert "Strategy mix" in html and '"strategy_mix"' in html and "offline:constant|offline|default|" in html
 
 
 def test_a_resumed_run_makes_the_choices_of_the_uninterrupted_one(tmp_path: Path) -> None:
