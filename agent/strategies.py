@@ -46,9 +46,11 @@ class Strategy:
     """Text appended to the LLM's system message."""
 
     def __post_init__(self) -> None:
-        if set(self.weights) != set(OPERATORS) or not all(
-            isinstance(v, int | float) and math.isfinite(v) and v >= 0 for v in self.weights.values()
-        ) or sum(self.weights.values()) <= 0:
+        if (
+            set(self.weights) != set(OPERATORS)
+            or not all(isinstance(v, int | float) and math.isfinite(v) and v >= 0 for v in self.weights.values())
+            or sum(self.weights.values()) <= 0
+        ):
             raise ConfigError(f"strategy weights must give {list(OPERATORS)} non-negative shares, not {self.weights}")
         if self.selector not in SELECTORS:
             raise ConfigError(f"strategy selector must be one of {list(SELECTORS)}, not {self.selector!r}")
