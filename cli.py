@@ -194,6 +194,15 @@ def run(
     ray_address: Annotated[
         Optional[str], typer.Option("--ray-address", help="With --cluster ray: auto (default) or ray://HOST:PORT.")
     ] = None,
+    adapt: Annotated[
+        Optional[bool], typer.Option("--adapt/--no-adapt", help="Bandit over operators, models, prompts (default on).")
+    ] = None,
+    lessons: Annotated[
+        Optional[bool], typer.Option("--lessons/--no-lessons", help="What-worked memory in LLM prompts (default on).")
+    ] = None,
+    strategy: Annotated[
+        Optional[str], typer.Option("--strategy", help="Search as a learned strategy: its node id, or best.")
+    ] = None,
     allow_weak_sandbox: AllowWeakOption = False,
 ) -> None:
     """Start an evolution run: live progress, then a summary."""
@@ -223,6 +232,8 @@ def run(
                 "novelty": novelty,
                 "cluster": cluster,
                 "ray_address": ray_address,
+                "adapt": adapt,
+                "lessons": lessons,
             },
         )
         if settings.selection is not None:
@@ -236,6 +247,10 @@ def run(
         base_dir = config.parent if config is not None and task is None else None
         settings = replace(settings, task=task_ref(settings.task, base_dir, must_exist=True))
         archive = _open(db)
+        if strategy is not None:
+            from agent.meta import with_strategy
+
+            settings = with_strategy(archive, settings, strategy)
         with _storage_fails():
             result = start_run(archive, settings, name, out)
     _finish(archive, result)
@@ -654,6 +669,37 @@ def _print_stderr_tail(result: Evaluation, lines: int = 10) -> None:
     out.print("  stderr (last lines):", highlight=False, markup=False)
     for line in tails[-1].rstrip("\n").splitlines()[-lines:]:
         out.print(f"    {visible(line, one_line=True)}", highlight=False, markup=False)
+
+
+@app.command()
+def meta(
+    task: Annotated[list[str], typer.Argument(help="Tasks to score strategies on (names or directories).")],
+    inner_iterations: Annotated[int, typer.Option("--inner-iterations", help="Iterations of each inner run.")] = 10,
+    strategies: Annotated[int, typer.Option("--strategies", help="Strategies to score, the default one included.")] = 4,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the meta search and every inner run.")] = 0,
+    sandbox: Annotated[str, typer.Option("--sandbox", help=f"One of {', '.join(SANDBOX_CHOICES)}.")] = "auto",
+    name: Annotated[Optional[str], typer.Option("--name", help="A name for the meta run.")] = None,
+    db: DbOption = None,
+    allow_weak_sandbox: AllowWeakOption = False,
+) -> None:
+    """Search over search strategies: each scored by short inner runs; `clade run --strategy best` reuses one."""
+    _allow_weak(allow_weak_sandbox)
+    from agent.meta import meta_summary, run_meta
+    from benchmarks import task_ref
+    from sandboxes import open_sandbox
+
+    with _handled():
+        tasks = [task_ref(t, None) for t in task]
+        archive = _open(db)
+        box, why = open_sandbox(sandbox)
+        out.print(f"meta search over {', '.join(tasks)}: {why}; {strategies} strategies x {inner_iterations} "
+                  "inner iterations (numeric mutation of strategies, no LLM)", highlight=False)  # fmt: skip
+        try:
+            with _storage_fails():
+                run_doc, _ = run_meta(archive, tasks, inner_iterations, strategies, seed, box, sandbox, name)
+        finally:
+            box.close()
+        out.print(meta_summary(archive, run_doc), highlight=False, markup=False)
 
 
 @app.command()

@@ -51,6 +51,13 @@ class RunConfig:
     novelty: float | None = None
     """Novelty filter: a child whose code embedding reaches this cosine to a program of the run is
     recorded as a duplicate and not evaluated (e.g. 0.99); None (default): off."""
+    adapt: bool = True
+    """Adaptive operators: a seeded bandit (agent/bandit.py) chooses each child's strategy arm
+    (operator, model, prompt variant, temperature) from how earlier arms improved on their
+    parents; False (`clade run --no-adapt`): the mutator's fixed mix."""
+    lessons: bool = True
+    """Lessons memory: a short "what worked" summary distilled from the run's archive goes into
+    later LLM prompts (agent/lessons.py); False (`clade run --no-lessons`): none."""
     models: tuple[str, ...] = ()
     """LLM model strings (litellm names), optionally `name@weight`; none means the offline mutator."""
     api_base: str | None = None
@@ -87,6 +94,9 @@ class RunConfig:
             raise ConfigError(f"ray_address {self.ray_address!r} is for a Ray cluster: add --cluster ray")
         if not isinstance(self.ray_address, str) or address_problem(self.ray_address) is not None:
             raise ConfigError(address_problem(str(self.ray_address)) or f"bad ray_address {self.ray_address!r}")
+        for name in ("adapt", "lessons"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, not {getattr(self, name)!r}")
         if self.max_cost is not None and not self.max_cost > 0:
             raise ConfigError(f"max_cost must be a positive number of dollars, not {self.max_cost}")
         if self.max_tokens is not None and self.max_tokens < 1:

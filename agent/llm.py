@@ -142,6 +142,7 @@ class LLMClient:
         messages: Messages,
         on_failure: Callable[[FailedAttempt], None] | None = None,
         max_output_tokens: int | None = None,
+        temperature: float | None = None,
     ) -> LLMReply:
         """One reply, after up to `max_retries` retries of transient failures."""
         attempts = self.settings.max_retries + 1
@@ -150,7 +151,7 @@ class LLMClient:
                 # Reserved once a slot is free, so calls queued behind the semaphore hold nothing.
                 reservation = await self._reserve(model, messages, max_output_tokens)
                 try:
-                    result = await self._attempt(model, messages, max_output_tokens)
+                    result = await self._attempt(model, messages, max_output_tokens, temperature)
                 except BaseException:
                     self.budget.settle(reservation, 0, 0.0)  # cancelled: nothing came back to charge
                     raise
@@ -185,7 +186,9 @@ class LLMClient:
         base = min(60.0, self.settings.backoff_s * 2**attempt)
         return base * (0.5 + self._jitter.random())
 
-    async def _attempt(self, model: str, messages: Messages, max_output_tokens: int | None) -> LLMReply | FailedAttempt:
+    async def _attempt(
+        self, model: str, messages: Messages, max_output_tokens: int | None, temperature: float | None = None
+    ) -> LLMReply | FailedAttempt:
         transport = self.transport(model)
         settings = self.settings
         started = time.monotonic()
@@ -193,7 +196,7 @@ class LLMClient:
             "model": model,
             "messages": [dict(m) for m in messages],
             "timeout": settings.timeout_s,
-            "temperature": settings.temperature,
+            "temperature": settings.temperature if temperature is None else temperature,
             "max_tokens": max_output_tokens or settings.max_output_tokens,
             "num_retries": 0,  # retries are ours, counted and recorded
             "max_retries": 0,  # and not the OpenAI SDK's either

@@ -14,6 +14,7 @@ import ast
 import random
 from collections.abc import Sequence
 
+from agent.bandit import Arm
 from agent.edit_formats import EditError, EditFormat, get_format
 from agent.ensemble import make_chooser
 from agent.evolve_blocks import EditRejected, validate_child
@@ -21,7 +22,7 @@ from agent.ledger import Ledger
 from agent.llm import FailedAttempt, LLMClient, LLMError
 from agent.llm_settings import LLMSettings
 from agent.mutation import LLMCallRecord, MutationContext, MutationFailed, Mutator, Parent, Proposal
-from agent.prompting import first_messages, messages_tokens, repair_message
+from agent.prompting import PROMPT_VARIANTS, first_messages, messages_tokens, repair_message
 
 DEFAULT_CONTEXT_TOKENS = 8192
 WHOLE_FILE_SHARE = 0.2
@@ -30,9 +31,12 @@ WHOLE_FILE_SHARE = 0.2
 
 class LLMMutator(Mutator):
     inspirations_wanted = 3
+    uses_lessons = True
 
-    def __init__(self, settings: LLMSettings, seed: int = 0) -> None:
+    def __init__(self, settings: LLMSettings, seed: int = 0, system_fragment: str = "") -> None:
         self.settings = settings
+        self.system_fragment = system_fragment
+        """A learned strategy's addition to the system message (agent/strategies.py)."""
         self.client = LLMClient(settings, seed=seed)
         self.chooser = make_chooser(settings.model_selection, settings.models)
         where = f" via {settings.api_base}" if settings.api_base else ""
@@ -43,6 +47,17 @@ class LLMMutator(Mutator):
 
     def parents_wanted(self, rng: random.Random) -> int:
         return 2 if rng.random() < self.settings.crossover_rate else 1
+
+    def arms(self) -> Sequence[Arm]:
+        """Edit format x model x prompt variant, at the run's temperature."""
+        formats = {"auto": ["diff", "whole"], "diff": ["diff"], "whole": ["whole"]}[self.settings.edit_format]
+        formats += ["crossover"] if self.settings.crossover_rate > 0 else []
+        return [
+            Arm(f"llm:{name}", model=spec.name, prompt=variant, temperature=self.settings.temperature)
+            for name in formats
+            for spec in self.settings.models
+            for variant in PROMPT_VARIANTS
+        ]
 
     def observe(self, proposal: Proposal, improvement: float | None) -> None:
         if proposal.model is not None:
@@ -55,10 +70,17 @@ class LLMMutator(Mutator):
         self.client.budget = ledger
 
     async def _propose(self, parents: Sequence[Parent], context: MutationContext) -> Proposal:
-        model = self.chooser.choose(context.rng)
-        edit_format = self._format(len(parents), context.rng)
+        arm = context.arm
+        if arm is None:  # not adaptive: the ensemble's model, the edit-format mix, the default prompt
+            model = self.chooser.choose(context.rng)
+            edit_format = self._format(len(parents), context.rng)
+            arm = Arm(f"llm:{edit_format.name}", model=model, temperature=self.settings.temperature)
+        else:
+            model, edit_format = arm.model or self.settings.models[0].name, get_format(arm.operator.split(":")[-1])
         budget = self.context_tokens(model) - self.settings.max_output_tokens
-        messages = first_messages(edit_format, parents, context, budget, self.settings.feedback_chars)
+        messages = first_messages(
+            edit_format, parents, context, budget, self.settings.feedback_chars, arm.prompt, self.system_fragment
+        )
         source = parents[0].files[context.main_file]
         call_ids: list[int] = []
         tokens, cost = 0, 0.0
@@ -75,7 +97,7 @@ class LLMMutator(Mutator):
         last: EditError | None = None
         for _ in range(self.settings.repair_rounds):
             try:
-                reply = await self.client.complete(model, messages, on_failure=failed)
+                reply = await self.client.complete(model, messages, on_failure=failed, temperature=arm.temperature)
             except LLMError as exc:
                 self.chooser.reward(model, None)
                 raise MutationFailed(f"llm_{exc.kind}", str(exc)) from None
@@ -105,6 +127,7 @@ class LLMMutator(Mutator):
                 tokens=tokens,
                 cost=cost,
                 notes=(_idea(reply.text),),
+                arm=arm,
             )
         self.chooser.reward(model, None)
         assert last is not None  # the loop ran at least once and every pass set it or returned

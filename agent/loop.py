@@ -23,8 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from agent.bandit import EXPLORATION, Arm, ArmBandit, archive_rows, failed_iterations
 from agent.gateway import Gateway
 from agent.ledger import Ledger
+from agent.lessons import Lessons
 from agent.mutation import BudgetExhausted, LLMCallRecord, MutationContext, MutationFailed, Mutator, Parent
 from archive import Archive, NodeView, RunView, SelectionContext, code_hash, get_selector
 from archive.errors import StorageError
@@ -45,6 +47,12 @@ class LoopSettings:
     """LLM requests (proposals) in flight; `clade run --llm-concurrency`."""
     novelty: float | None = None
     """Cosine at which a child counts as a near-copy and is not evaluated (archive.novelty); None: off."""
+    adapt: bool = True
+    """Choose each child's strategy arm with a bandit (agent/bandit.py); False: the mutator's fixed mix."""
+    exploration: float = EXPLORATION
+    """The bandit's UCB1 exploration weight (agent/bandit.py)."""
+    lessons: bool = True
+    """Put the run's "what worked" memory (agent/lessons.py) into the prompts of mutators that write them."""
 
 
 @dataclass
@@ -111,6 +119,12 @@ class Evolution:
         self._evaluating = asyncio.Semaphore(settings.parallel_evaluations)
         self._novelty = None if settings.novelty is None else NoveltyIndex(settings.novelty)
         self._running: set[int] = set()
+        arms = mutator.arms() if settings.adapt else ()
+        in_flight = settings.parallel_evaluations + settings.parallel_proposals
+        self.bandit = ArmBandit(arms, settings.exploration, lag=in_flight) if arms else None
+        self._settled: set[int] = set()
+        self._first_iteration = 1
+        self._lessons = Lessons(archive, run.id) if settings.lessons and mutator.uses_lessons else None
 
     def request_stop(self, why: str) -> None:
         """Start no new proposal or evaluation; what is in flight finishes (thread-safe)."""
@@ -143,16 +157,20 @@ class Evolution:
         if seed is None:
             seed = self.archive.add_node(run_id=self.run.id, files=self.task.seed_files(), iteration=0)
         await asyncio.gather(*(self._evaluate(node) for node in self.archive.unfinished(self.run.id)))
+        failed = failed_iterations(self.archive.find_run(str(self.run.id)).failed_arms)
+        if self.bandit is not None:  # what the archive holds: a resumed run goes on as it would have
+            self.bandit.rebuild(archive_rows(self.archive.arm_rows(self.run.id)), failed)
         if self._novelty is not None:  # the programs a resumed run already holds
             for node in self.archive.nodes(self.run.id):
                 if node.status != "duplicate":
                     self._novelty.add(node.id, embed(self.archive.files(node.id)))
         counts = self.archive.run_counts(self.run.id)
         done = counts["proposed"] + sum(self.archive.find_run(str(self.run.id)).failures.values())
-        iterations = iter(
-            range(counts["last_iteration"] + 1, counts["last_iteration"] + 1 + max(0, self.settings.iterations - done))
-        )
+        last = max(counts["last_iteration"], *failed, 0)  # after the last one tried, child or not
+        self._first_iteration = last + 1
+        iterations = iter(range(last + 1, last + 1 + max(0, self.settings.iterations - done)))
         proposing = asyncio.Semaphore(self.settings.parallel_proposals)
+        self._turn = asyncio.Condition()
 
         async def worker() -> None:
             for iteration in iterations:
@@ -163,7 +181,9 @@ class Evolution:
                 except StorageError:
                     raise
                 except Exception:  # sampling or admission tripped on what a child holds: this proposal failed
-                    self._failed("admission_error")
+                    self._failed("admission_error", iteration)
+                finally:
+                    await self._settle(iteration)
 
         # Up to `parallel_proposals` proposals in flight and `parallel_evaluations` evaluations;
         # a worker whose child waits for an evaluation slot is the bounded queue between them.
@@ -189,12 +209,13 @@ class Evolution:
 
     async def _iteration(self, iteration: int, proposing: asyncio.Semaphore) -> None:
         rng = random.Random(f"{self.settings.seed}:{iteration}")
-        selection = self.archive.sample_parents(
-            self.run.id, self.selector, rng, self.mutator.parents_wanted(rng), SelectionContext(iteration)
-        )
+        arm = await self._choose(iteration, rng)
+        wanted = self.mutator.parents_wanted(rng) if arm is None else arm.parents
+        selection = self.archive.sample_parents(self.run.id, self.selector, rng, wanted, SelectionContext(iteration))
         parent_ids = list(selection.parent_ids)
         parent_nodes = [self.archive.node(pid) for pid in parent_ids]
         parents = [self._parent(node) for node in parent_nodes]
+        lessons = "" if self._lessons is None else self._lessons.for_iteration(iteration)
         context = MutationContext(
             self.task.description,
             self.task.main_file,
@@ -202,6 +223,8 @@ class Evolution:
             iteration,
             inspirations=self._inspirations(parent_nodes, rng),
             record_call=self._record_call,
+            arm=arm,
+            lessons=lessons,
         )
         async with proposing:
             if self._halted:
@@ -209,7 +232,7 @@ class Evolution:
             try:
                 proposal = await self.mutator.propose(parents, context)
             except MutationFailed as failure:
-                self._failed(failure.kind)
+                self._failed(failure.kind, iteration, arm)
                 return
             except BudgetExhausted as exhausted:
                 # Not a failure of this iteration: it stays unused, so a resume with a larger cap redoes it.
@@ -218,8 +241,9 @@ class Evolution:
             except StorageError:
                 raise
             except Exception:  # a bug in a mutator, or a reply it did not expect: this proposal failed
-                self._failed("mutator_error")
+                self._failed("mutator_error", iteration, arm)
                 return
+        chosen = arm or proposal.arm  # the bandit's arm, else the one the mutator's own mix drew
         duplicate_of = self.archive.find_duplicate(self.run.id, code_hash(proposal.files))
         why_duplicate = None if duplicate_of is None else f"duplicate of node {duplicate_of}"
         embedding = None
@@ -243,6 +267,7 @@ class Evolution:
             patch=proposal.patch,
             status="pending" if duplicate_of is None else "duplicate",
             feedback=why_duplicate,
+            strategy=None if chosen is None else {**chosen.to_json(), **({"lessons": lessons} if lessons else {})},
         )
         if self._novelty is not None and embedding is not None and duplicate_of is None:
             self._novelty.add(node.id, embedding)
@@ -252,6 +277,7 @@ class Evolution:
         if duplicate_of is not None:
             self._count("duplicate")
             self.mutator.observe(proposal, None)
+            self._credit(iteration, None)
             self.on_progress(self.stats)
             return
         result = await self._evaluate(node)
@@ -259,10 +285,44 @@ class Evolution:
         if result is not None:
             gain = None if result.score is None or parent_score is None else result.score - parent_score
             self.mutator.observe(proposal, gain)
+            self._credit(iteration, gain if result.status == "valid" else None)
 
-    def _failed(self, kind: str) -> None:
-        """A proposal that made no child: counted against the iteration budget, by kind."""
-        self.archive.update_run(self.run.id, failure=kind)
+    async def _choose(self, iteration: int, rng: random.Random) -> Arm | None:
+        """The bandit's arm for this iteration, chosen in iteration order once every iteration
+        it learns from (up to `iteration - lag`) is settled: the same choice in any interleaving."""
+        bandit = self.bandit
+        if bandit is None:
+            return None
+        horizon = iteration - bandit.lag
+        earlier = range(self._first_iteration, iteration)
+
+        def ready() -> bool:
+            return all(it in self._settled or (it > horizon and it in bandit.choices) for it in earlier)
+
+        async with self._turn:
+            await self._turn.wait_for(ready)
+            arm = bandit.choose(iteration, rng)
+            self._turn.notify_all()
+        return arm
+
+    async def _settle(self, iteration: int) -> None:
+        self._settled.add(iteration)
+        if self.bandit is not None:
+            async with self._turn:
+                self._turn.notify_all()
+
+    def _credit(self, iteration: int, gain: float | None) -> None:
+        if self.bandit is not None:
+            self.bandit.observe(iteration, gain)
+
+    def _failed(self, kind: str, iteration: int | None = None, arm: Arm | None = None) -> None:
+        """A proposal that made no child: counted against the iteration budget, by kind, and
+        recorded by iteration with the bandit's arm (which gets no credit for it)."""
+        key = arm.key if arm is not None else None if self.bandit is None else self.bandit.choices.get(iteration or 0)
+        tried = None if iteration is None else (iteration, key)
+        self.archive.update_run(self.run.id, failure=kind, failed_iteration=tried)
+        if iteration is not None:
+            self._credit(iteration, None)
         self.stats.failures[kind] = self.stats.failures.get(kind, 0) + 1
         self.on_progress(self.stats)
 

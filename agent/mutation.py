@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from agent.bandit import Arm
 from agent.evolve_blocks import EditRejected, validate_child
 from archive.vocabulary import FailureKind
 
@@ -60,6 +61,10 @@ class MutationContext:
     inspirations: Sequence[Parent] = ()
     record_call: CallRecorder | None = None
     """Where an LLM mutator stores every call; None stores nothing (tests, one-off use)."""
+    arm: Arm | None = None
+    """The strategy arm the run's bandit chose (agent/bandit.py); None: the mutator's own mix."""
+    lessons: str = ""
+    """The run's "what worked" memory (agent/lessons.py) for prompts; empty when none or off."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ class Proposal:
     cost: float = 0.0
     wall_s: float = 0.0
     notes: Sequence[str] = field(default_factory=tuple)
+    arm: Arm | None = None
+    """The strategy arm that made this child; recorded with the node."""
 
 
 class MutationFailed(Exception):
@@ -98,9 +105,16 @@ class Mutator(abc.ABC):
     inspirations_wanted: int = 0
     """How many other archive nodes (top and diverse) the loop passes as inspirations."""
 
+    uses_lessons: bool = False
+    """Whether its prompts carry the run's lessons (agent/lessons.py), so the loop distils them."""
+
     def parents_wanted(self, rng: random.Random) -> int:
         """How many parents the next proposal takes (2 for crossover)."""
         return 1
+
+    def arms(self) -> Sequence[Arm]:
+        """The strategy arms the run's bandit may choose among; none: the mutator is not adaptive."""
+        return ()
 
     def observe(self, proposal: Proposal, improvement: float | None) -> None:
         """Learn from an evaluated child: its score minus its first parent's (None if it failed)."""

@@ -25,7 +25,14 @@ MutatorFactory = Callable[[RunConfig, "Task | None", bool], Mutator]
 
 
 def _offline(config: RunConfig, task: Task | None, check_server: bool) -> Mutator:
-    return OfflineMutator()
+    from agent.strategies import of_config
+
+    strategy = of_config(config)  # a learned strategy's operator shares (clade run --strategy)
+    if strategy is None:
+        return OfflineMutator()
+    shares = strategy.shares()
+    point = shares["constant"] + shares["operator"]
+    return OfflineMutator(shares["crossover"], shares["constant"] / point if point > 0 else 0.7)
 
 
 def _llm_settings(config: RunConfig, check_server: bool) -> LLMSettings:
@@ -42,8 +49,11 @@ def _llm(config: RunConfig, task: Task | None, check_server: bool) -> Mutator:
     if not config.models:
         raise ConfigError("the LLM mutator needs a model: give --model (and --api-base for a local server)")
     from agent.llm_mutator import LLMMutator
+    from agent.strategies import of_config
 
-    return LLMMutator(_llm_settings(config, check_server), seed=config.seed)
+    strategy = of_config(config)
+    fragment = strategy.system_fragment if strategy else ""
+    return LLMMutator(_llm_settings(config, check_server), seed=config.seed, system_fragment=fragment)
 
 
 def _self_modify(config: RunConfig, task: Task | None, check_server: bool) -> Mutator:

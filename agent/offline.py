@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agent.bandit import Arm
 from agent.evolve_blocks import block_lines
 from agent.mutation import MutationContext, MutationFailed, Mutator, Parent, Proposal
 from archive.vocabulary import FailureKind
@@ -153,11 +154,20 @@ def _crossover(first: _Source, second: _Source, rng: random.Random) -> str | Non
     return "".join(lines)
 
 
+CONSTANT, OPERATOR, CROSSOVER = "offline:constant", "offline:operator", "offline:crossover"
+
+
 class OfflineMutator(Mutator):
     name = "offline mutator (no LLM configured: seeded AST edits of constants, operators, crossover)"
 
-    def __init__(self, crossover_rate: float = 0.2) -> None:
+    def __init__(self, crossover_rate: float = 0.2, constant_share: float = 0.7) -> None:
         self.crossover_rate = crossover_rate
+        self.constant_share = constant_share
+        """Of the point edits, the share that change a constant (the rest swap an operator)."""
+
+    def arms(self) -> Sequence[Arm]:
+        operators = [CONSTANT, OPERATOR] + ([CROSSOVER] if self.crossover_rate > 0 else [])
+        return [Arm(operator, model="offline") for operator in operators]
 
     def parents_wanted(self, rng: random.Random) -> int:
         return 2 if rng.random() < self.crossover_rate else 1
@@ -177,9 +187,16 @@ class OfflineMutator(Mutator):
                 if child is None:
                     break
                 if child not in (parent_text, donor.text):
-                    return self._proposal(parents[0], main, child, "offline:crossover")
+                    return self._proposal(parents[0], main, child, CROSSOVER, context.arm)
+        chosen = context.arm.operator if context.arm is not None else None
+        if chosen == CROSSOVER:  # the bandit asked for a crossover: no point edit in its name
+            raise MutationFailed(
+                FailureKind.NO_CROSSOVER, "the parents' blocks do not align or recombine into a new program"
+            )
         for _ in range(ATTEMPTS):
-            use_constants = rng.random() < 0.7
+            # The bandit's arm fixes the kind of edit; without one (or after a crossover that
+            # could not align) constants are changed `constant_share` of the time (70 %).
+            use_constants = chosen == CONSTANT if chosen in (CONSTANT, OPERATOR) else rng.random() < self.constant_share
             edits = _constant_edits(source, rng) if use_constants else _operator_edits(source, rng)
             if not edits:
                 edits = _operator_edits(source, rng) if use_constants else _constant_edits(source, rng)
@@ -187,9 +204,14 @@ class OfflineMutator(Mutator):
                 break
             child = source.apply(rng.choice(edits))
             if child != parent_text:
-                kind = "offline:constant" if use_constants else "offline:operator"
-                return self._proposal(parents[0], main, child, kind)
+                return self._proposal(parents[0], main, child, CONSTANT if use_constants else OPERATOR, context.arm)
         raise MutationFailed(FailureKind.NO_EDIT, "the evolvable region has no constant or operator to change")
 
-    def _proposal(self, parent: Parent, main: str, child: str, operator: str) -> Proposal:
-        return Proposal(files={**parent.files, main: child}, operator=operator, model="offline", edit_format="ast")
+    def _proposal(self, parent: Parent, main: str, child: str, operator: str, arm: Arm | None) -> Proposal:
+        return Proposal(
+            files={**parent.files, main: child},
+            operator=operator,
+            model="offline",
+            edit_format="ast",
+            arm=arm or Arm(operator, model="offline"),
+        )

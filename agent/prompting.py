@@ -34,6 +34,19 @@ def render(name: str, **values: str) -> str:
     return template(name).substitute(values)
 
 
+PROMPT_VARIANTS = ("default", "explore", "refine")
+"""Prompt variants a strategy arm may name: `default` adds nothing to system.md, the others add
+the fragment agent/prompts/variants/NAME.md."""
+
+
+def system_message(variant: str = "default", fragment: str = "") -> str:
+    """system.md, then the prompt variant's fragment, then a learned strategy's (agent/strategies.py)."""
+    text = render("system.md")
+    extra = [render(f"variants/{variant}.md").strip()] if variant != "default" else []
+    extra += [fragment.strip()] if fragment.strip() else []
+    return text if not extra else "\n\n".join([text.rstrip("\n"), *extra]) + "\n"
+
+
 def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
@@ -63,18 +76,25 @@ def first_messages(
     context: MutationContext,
     token_budget: int,
     feedback_chars: int,
+    variant: str = "default",
+    fragment: str = "",
 ) -> list[dict[str, str]]:
-    """System and user message for the first round, fitted into `token_budget` tokens."""
+    """System and user message for the first round, fitted into `token_budget` tokens; the
+    prompt variant's fragment (agent/prompts/variants/) follows the system message, and the
+    run's lessons (agent/lessons.py) go before the instructions, dropped last when space is short."""
     main = context.main_file
+    lessons = context.lessons.strip()
     inspirations = list(context.inspirations)
     limit = feedback_chars
     while True:
-        user = _user_message(edit_format, parents, main, context.task_description, inspirations, limit)
-        messages = [{"role": "system", "content": render("system.md")}, {"role": "user", "content": user}]
+        user = _user_message(edit_format, parents, main, context.task_description, inspirations, limit, lessons)
+        messages = [{"role": "system", "content": system_message(variant, fragment)}, {"role": "user", "content": user}]
         if messages_tokens(messages) <= token_budget:
             return messages
         if inspirations:
             inspirations.pop()
+        elif lessons:
+            lessons = ""
         elif limit > 200:
             limit //= 2
         else:
@@ -92,6 +112,7 @@ def _user_message(
     task: str,
     inspirations: Sequence[Parent],
     feedback_chars: int,
+    lessons: str = "",
 ) -> str:
     parent = parents[0]
     feedback = tail(parent.feedback or "", feedback_chars)
@@ -111,6 +132,7 @@ def _user_message(
             for i, other in enumerate(inspirations)
         ),
         "rules": render(edit_format.rules_prompt),
+        "lessons": render("sections/lessons.md", lessons=lessons) if lessons else "",
     }
     if edit_format.parents > 1:
         other = parents[1]

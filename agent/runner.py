@@ -136,6 +136,9 @@ def _drive(
         parallel_evaluations=config.parallel,
         parallel_proposals=proposals_in_flight(config),
         novelty=config.novelty,
+        adapt=config.adapt,
+        exploration=_exploration(config),
+        lessons=config.lessons,
     )
     ledger = Ledger(config.max_cost, config.max_tokens)
     ledger.charge(run.tokens, run.cost)  # a resumed run's stored spending counts against its caps
@@ -175,6 +178,14 @@ def _drive(
     if failure is not None:
         raise RunAborted(str(failure)) from failure
     return RunResult(archive.find_run(str(run.id)), stats, status == "interrupted")
+
+
+def _exploration(config: RunConfig) -> float:
+    from agent.bandit import EXPLORATION
+    from agent.strategies import of_config
+
+    strategy = of_config(config)
+    return EXPLORATION if strategy is None else strategy.exploration
 
 
 def _run(evolution: Evolution, console: Console) -> RunStats:

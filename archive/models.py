@@ -16,7 +16,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from archive.vocabulary import NodeStatus, RunStatus
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bumped with every schema change; the Alembic head revision is named after it."""
 
 NODE_STATUSES = tuple(NodeStatus)
@@ -64,6 +64,10 @@ class Run(Base):
     owner_pid: Mapped[int | None] = mapped_column(Integer)
     heartbeat_at: Mapped[datetime | None] = mapped_column()
     """Renewed by the owner every few seconds; a stale one may be taken over."""
+    failed_arms: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    """Proposals that produced no child: iteration -> the strategy arm key (agent/bandit.py) or null."""
+    lessons: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    """The run's latest "what worked" memory (agent/lessons.py); None when none was distilled."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -120,6 +124,8 @@ class Node(Base):
     edit_format: Mapped[str | None] = mapped_column(String(50))
     llm_call_id: Mapped[int | None] = mapped_column(Integer)
     patch: Mapped[str | None] = mapped_column(Text)
+    strategy: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    """The strategy arm that made it (operator, model, prompt, temperature; agent/bandit.py)."""
     feedback: Mapped[str | None] = mapped_column(Text)
     """Why the node is not valid, or other evaluator feedback for the next mutation."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from archive.arm_mix import arm_mix
 from archive.database import ArchiveError
 from archive.lineage import Lineage, timeline
 from archive.models import NODE_STATUSES, utcnow
@@ -112,6 +113,7 @@ def report_data(archive: Archive, run: RunView, *, live: bool) -> dict[str, Any]
             "m": [_round(v) for v in scores.median],
         },
     }
+    data["strategy_mix"] = arm_mix(archive, run)
     if not live:
         data["chunks"] = _code_chunks(archive, run, lineage, rows)
     return data

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from archive.arm_mix import arm_mix
 from archive.models import utcnow
 from archive.store import Archive, RunView
 from archive.text import visible
@@ -67,6 +68,7 @@ def status_json(archive: Archive, run: RunView, now: datetime | None = None) -> 
         "cost": run.cost,
         "wall_s": run.wall_s,
         "last_evaluation_at": times[-1].isoformat() if times else None,
+        "strategy_mix": arm_mix(archive, run),
     }
 
 
@@ -116,6 +118,7 @@ def status_panel(doc: dict[str, Any]) -> Text:
         lines.append(("LLM", f"{doc['tokens']:,} tokens, ${doc['cost'] or 0.0:.4f}"))
     if doc["wall_s"]:
         lines.append(("wall time", f"{doc['wall_s']:.0f} s"))
+    lines.extend(_mix_lines(doc.get("strategy_mix")))
     width = max(len(name) for name, _ in lines) + 2
     for name, value in lines:
         text.append(name.ljust(width), style="bold")
@@ -123,6 +126,36 @@ def status_panel(doc: dict[str, Any]) -> Text:
         text.append("\n")
     text.rstrip()
     return text
+
+
+def _short(arm: str) -> str:
+    """`offline:constant|offline|default|` -> `offline:constant`; other parts only when they say something."""
+    operator, model, prompt, temperature = [*arm.split("|"), "", "", ""][:4]
+    extra = [p for p in (model if model != "offline" else "", prompt if prompt != "default" else "", temperature) if p]
+    return operator + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _reward(mean: float | None) -> str:
+    return "—" if mean is None else f"{mean:.2f}"
+
+
+def _mix_lines(mix: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The strategy mix: each arm's pulls and mean reward, then pulls per window of iterations."""
+    if not mix:
+        return []
+    title = "strategy arms" + ("" if mix["adaptive"] else " (fixed mix)")
+    lines = []
+    for i, arm in enumerate(mix["arms"]):
+        mean = _reward(arm["mean_reward"])
+        failed = f", {arm['failed']} failed" if arm["failed"] else ""
+        lines.append((title if i == 0 else "", f"{_short(arm['arm'])}: {arm['pulls']} pulls{failed}, reward {mean}"))
+    for window in mix["windows"]:
+        shares = ", ".join(
+            f"{_short(key)} {cell['pulls']} ({_reward(cell['mean_reward'])})"
+            for key, cell in window["arms"].items()
+        )
+        lines.append((f"  it {window['first']}-{window['last']}", shares or "—"))
+    return lines
 
 
 def watch_status(read: Callable[[], dict[str, Any]], console: Console, interval: float) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import Engine, case, event, func, select, update
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from archive.database import WRITE, ArchiveError, database_url, open_engine, sqlite_settings, storage_error
 from archive.dedup import code_hash
@@ -57,6 +57,10 @@ class RunView:
     wall_s: float
     failures: Mapping[str, int]
     created_at: datetime
+    failed_arms: Mapping[str, str | None] = field(default_factory=dict)
+    """Proposals that made no child: iteration (as a string) -> the strategy arm key, or None."""
+    lessons: Mapping[str, Any] | None = None
+    """The latest "what worked" memory (agent/lessons.py), if one was distilled."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ class NodeView:
     created_at: datetime | None = None
     started_at: datetime | None = None
     evaluated_at: datetime | None = None
+    strategy: Mapping[str, Any] | None = None
+    """The strategy arm that made it (agent/bandit.py); None for the seed and older nodes."""
 
 
 class LineageRow(NamedTuple):
@@ -120,6 +126,8 @@ def _run_view(run: Run) -> RunView:
         wall_s=run.wall_s,
         failures=dict(run.failures),
         created_at=run.created_at,
+        failed_arms=dict(run.failed_arms or {}),
+        lessons=run.lessons,
     )
 
 
@@ -148,6 +156,7 @@ def _node_view(node: Node) -> NodeView:
         created_at=node.created_at,
         started_at=node.started_at,
         evaluated_at=node.evaluated_at,
+        strategy=node.strategy,
     )
 
 
@@ -273,6 +282,8 @@ class Archive(LineageQueries):
         add_cost: float = 0.0,
         failure: str | None = None,
         iterations: int | None = None,
+        failed_iteration: tuple[int, str | None] | None = None,
+        lessons: Mapping[str, Any] | None = None,
     ) -> None:
         with self._write() as session:
             run = session.get(Run, run_id)
@@ -289,6 +300,11 @@ class Archive(LineageQueries):
                 failures = dict(run.failures)
                 failures[failure] = failures.get(failure, 0) + 1
                 run.failures = failures
+            if failed_iteration is not None:  # which iteration failed, and with which strategy arm
+                iteration, arm = failed_iteration
+                run.failed_arms = {**(run.failed_arms or {}), str(iteration): arm}
+            if lessons is not None:
+                run.lessons = dict(lessons)
 
     def run_counts(self, run_id: int) -> dict[str, int]:
         """Nodes of a run by status, plus `proposed` (children, seed excluded)."""
@@ -320,6 +336,7 @@ class Archive(LineageQueries):
         patch: str | None = None,
         status: str = NodeStatus.PENDING,
         feedback: str | None = None,
+        strategy: Mapping[str, Any] | None = None,
     ) -> NodeView:
         with self._write() as session:
             revision = self._bump(session, run_id)
@@ -340,6 +357,7 @@ class Archive(LineageQueries):
                 edit_format=_text(edit_format),
                 patch=_text(patch),
                 feedback=_text(feedback),
+                strategy=None if strategy is None else dict(strategy),
                 metrics={},
                 descriptors={},
             )
@@ -474,6 +492,19 @@ class Archive(LineageQueries):
             if statuses is not None:
                 query = query.where(Node.status.in_(statuses))
             return [_node_view(node) for node in session.scalars(query)]
+
+    def arm_rows(self, run_id: int) -> list[tuple[int, str, float | None, float | None, dict[str, Any]]]:
+        """(iteration, status, score, first parent's score, strategy) of every child that records
+        its strategy arm, in iteration order: what the adaptive bandit is rebuilt from."""
+        parent = aliased(Node)
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Node.iteration, Node.status, Node.score, parent.score, Node.strategy)
+                .join(parent, parent.id == Node.parent_id)
+                .where(Node.run_id == run_id, Node.strategy.is_not(None))
+                .order_by(Node.iteration, Node.id)
+            ).all()
+        return [(int(i), str(st), sc, ps, dict(strategy)) for i, st, sc, ps, strategy in rows]
 
     # --- inspection queries (clade tree / status / report / plot) ---------------------------
 

@@ -80,6 +80,7 @@ def node_json(archive: Archive, node: NodeView, *, reply: bool = False) -> dict[
         "island": node.island,
         "eval_wall_s": node.eval_wall_s,
         "evaluations": archive.evaluations(node.id),
+        "strategy": None if node.strategy is None else dict(node.strategy),
     }
     if reply:
         doc["llm_call"] = archive.llm_call_for(node.id)
@@ -103,6 +104,16 @@ def node_panel(doc: dict[str, Any], *, plain: bool = False) -> RenderableType:
             f"{mutation['operator']} · model {mutation['model'] or '—'} · edit format {mutation['edit_format'] or '—'}",
         )
     )
+    strategy = doc.get("strategy") or {}
+    if strategy.get("arm"):
+        temperature = strategy.get("temperature")
+        fields.append(
+            (
+                "strategy arm",
+                f"{strategy.get('operator')} · prompt {strategy.get('prompt') or 'default'}"
+                + ("" if temperature is None else f" · temperature {temperature:g}"),
+            )
+        )
     fields += [(f"  {key}", f"{value:.6g}") for key, value in sorted(doc["metrics"].items())]
     for stage in doc["evaluations"]:
         line = f"{stage['status']} in {stage['wall_s']:.2f}s ({stage['sandbox']})"
@@ -116,6 +127,8 @@ def node_panel(doc: dict[str, Any], *, plain: bool = False) -> RenderableType:
     parts: list[RenderableType] = [head]
     if doc["feedback"]:
         parts += [Text("evaluation feedback", style="bold"), shown(doc["feedback"][-1500:] + "\n")]
+    if strategy.get("lessons"):
+        parts += [Text("lessons in its prompt", style="bold"), shown(str(strategy["lessons"]) + "\n")]
     if "llm_call" in doc:
         parts.append(_llm_reply(doc["llm_call"], mutation["model"], plain))
     parts.append(Text(f"── {doc['main_file']}", style="bold"))

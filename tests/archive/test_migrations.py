@@ -183,7 +183,7 @@ def test_a_version_4_archive_gains_run_leases_and_loses_nothing(archive_url: str
             assert connection.execute(text("SELECT owner, owner_pid, heartbeat_at FROM runs")).one() == (
                 None, None, None
             )  # fmt: skip
-            assert connection.execute(text("SELECT version FROM schema_info")).scalar() == SCHEMA_VERSION == 5
+            assert connection.execute(text("SELECT version FROM schema_info")).scalar() == SCHEMA_VERSION == 6
         lease = RunLease(archive, run.id)
         lease.acquire(extra_iterations=2)
         lease.release("interrupted")
