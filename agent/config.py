@@ -159,7 +159,11 @@ def merge(base: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> RunCo
 
 
 def proposals_in_flight(config: RunConfig) -> int:
-    """LLM requests in flight: `llm_concurrency`, else `[extra.llm] concurrency`, else 16."""
+    """LLM requests in flight: `llm_concurrency`, else `[extra.llm] concurrency`, else 16. A run
+    without a model proposes in an instant: one at a time, so each child samples its parents from
+    the freshest archive (and the adaptive mix learns without lag)."""
+    if not config.models:
+        return 1
     if config.llm_concurrency is not None:
         return config.llm_concurrency
     llm = config.extra.get("llm", {}) if isinstance(config.extra, Mapping) else {}
