@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from sandboxes import bwrap, cgroup
-from sandboxes.base import PYTHON, RESULT_LIMIT_BYTES, Job, Limits, Outcome, read_result
-from sandboxes.container import FORK_SERVER_SOURCE, MARGIN_S, SERVER_SOURCE, _Demux, _sizes, _text
+from sandboxes.base import RESULT_LIMIT_BYTES, Job, Limits, Outcome, read_result
+from sandboxes.container import FORK_SERVER_SOURCE, MARGIN_S, SERVER_SOURCE, _Demux, _text, job_request
 
 _PR_SET_PDEATHSIG = 1
 PASSWD = (
@@ -124,26 +124,8 @@ class WarmServer:
     def run(self, job: Job) -> tuple[Outcome, bool]:
         """One job; its outcome and whether this server may take another."""
         started = time.monotonic()
-        header: dict[str, Any] = {
-            "command": _command(job.command),
-            "env": {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", **job.env},
-            "timeout_s": job.timeout_s,
-            "files": _sizes(job.files),
-            "result_file": job.result_file,
-            "result_limit": RESULT_LIMIT_BYTES,
-            "output_bytes": job.limits.output_bytes,
-            "file_size": job.limits.file_size_mb << 20,
-            "open_files": job.limits.open_files,
-            "last": False,
-        }
-        contents = list(job.files.values())
-        if job.candidate is not None:
-            files = job.candidate.files
-            header["candidate"] = {"command": _command(job.candidate.command), "files": _sizes(files)}
-            contents += files.values()
-        import json
-
-        encoded = json.dumps(header).encode()
+        env = {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", **job.env}
+        encoded, contents = job_request(job, env, last=False)
         deadline = started + job.timeout_s + MARGIN_S
         oom_before = self.jail.oom_kills() if self.jail else 0
         raw: bytes | None = None
@@ -206,10 +188,6 @@ class WarmServer:
             self.jail.remove()
             self.jail = None
         shutil.rmtree(self._etc, ignore_errors=True)
-
-
-def _command(command: Any) -> list[str]:
-    return ["python3" if arg == PYTHON else arg for arg in command]
 
 
 class WarmPool:

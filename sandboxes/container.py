@@ -169,24 +169,8 @@ class Container:
         """Run one job; returns its outcome and whether this container may take another."""
         self.uses += 1
         started = time.monotonic()
-        header: dict[str, Any] = {
-            "command": _command(job.command),
-            "env": {**job.env, GATEWAY_ENV: GATEWAY_MOUNT} if self.spec.gateway_socket else dict(job.env),
-            "timeout_s": job.timeout_s,
-            "files": _sizes(job.files),
-            "result_file": job.result_file,
-            "result_limit": RESULT_LIMIT_BYTES,
-            "output_bytes": job.limits.output_bytes,
-            "file_size": job.limits.file_size_mb << 20,
-            "open_files": job.limits.open_files,
-            "last": last,
-        }
-        contents = list(job.files.values())
-        if job.candidate is not None:
-            files = job.candidate.files
-            header["candidate"] = {"command": _command(job.candidate.command), "files": _sizes(files)}
-            contents += files.values()
-        encoded = json.dumps(header).encode()
+        env = {**job.env, GATEWAY_ENV: GATEWAY_MOUNT} if self.spec.gateway_socket else dict(job.env)
+        encoded, contents = job_request(job, env, last)
         deadline = started + job.timeout_s + MARGIN_S
         # tails of four streams, base64 (4/3) in JSON, and small fields; the result comes after
         reply_cap = 4 * 2 * job.limits.output_bytes + 65536
@@ -250,6 +234,29 @@ class Container:
             self._sock.close()
         with contextlib.suppress(Exception):
             self.api.remove_container(self.id, force=True)
+
+
+def job_request(job: Job, env: dict[str, str], last: bool) -> tuple[bytes, list[bytes]]:
+    """The job server's request for `job`: its JSON header and the file contents that follow it
+    (the judge's files, then the candidate's)."""
+    header: dict[str, Any] = {
+        "command": _command(job.command),
+        "env": env,
+        "timeout_s": job.timeout_s,
+        "files": _sizes(job.files),
+        "result_file": job.result_file,
+        "result_limit": RESULT_LIMIT_BYTES,
+        "output_bytes": job.limits.output_bytes,
+        "file_size": job.limits.file_size_mb << 20,
+        "open_files": job.limits.open_files,
+        "last": last,
+    }
+    contents = list(job.files.values())
+    if job.candidate is not None:
+        files = job.candidate.files
+        header["candidate"] = {"command": _command(job.candidate.command), "files": _sizes(files)}
+        contents += files.values()
+    return json.dumps(header).encode(), contents
 
 
 def _command(command: Any) -> list[str]:
