@@ -85,8 +85,8 @@ def evaluations(db: Path) -> list[tuple[object, ...]]:
 
 def test_one_owner_at_a_time_and_racing_extensions_count_once(tmp_path: Path) -> None:
     db = tmp_path / "clade.db"
-    # 3 s an evaluation: the run is still going when the refused resume (seconds under load) has ended
-    directory = task(tmp_path, sleep=3.0)
+    # 4 s an evaluation: the run is still going when the refused resume (seconds under load) has ended
+    directory = task(tmp_path, sleep=4.0)
     run = start("run", str(directory), "-n", "6", "--sandbox", "process", "--db", str(db), "--name", "r")
     try:
         wait_for(db, "SELECT COUNT(*) FROM runs WHERE owner IS NOT NULL", run)
