@@ -3,9 +3,11 @@
 `clade run` and `clade resume` take the lease before they touch a run and renew its heartbeat
 every few seconds from a thread; a second process that finds it held by a live owner is refused
 with a message naming that owner. A lease is taken over when its heartbeat is older than
-`stale_s` (the owner hung, or died on another host), or at once when its owner's pid is dead on
-this host. Taking the lease and adding `--iterations` happen in one transaction, so a budget
-extension counts once, however many resumes race.
+`stale_s` (the owner hung, or died on another host), or at once when its owner is dead on this
+host: its pid is gone, or names a process that started at another time than the owner (a reused
+pid; archive/owners.py says how the start time is kept). Taking the lease and adding
+`--iterations` happen in one transaction, so a budget extension counts once, however many
+resumes race.
 
 On PostgreSQL the run's row is locked (SELECT ... FOR UPDATE) for the check-and-set; on SQLite
 the write transaction itself holds the database's write lock from BEGIN.
@@ -25,7 +27,7 @@ from sqlalchemy import select, update
 
 from archive.errors import ArchiveError
 from archive.models import Run, utcnow
-from archive.owners import owner_gone, stale_after
+from archive.owners import host_field, owner_gone, split_host, stale_after, stamp
 from archive.store import Archive
 from archive.vocabulary import RunStatus
 
@@ -42,10 +44,13 @@ class Owner:
     token: str
     host: str
     pid: int
+    stamp: str | None = None
+    """`BOOT_ID/START` of the owner process (archive.owners.stamp), so a reused pid is not it."""
 
     @classmethod
     def me(cls) -> Owner:
-        return cls(f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}", socket.gethostname(), os.getpid())
+        host, pid = socket.gethostname(), os.getpid()
+        return cls(f"{host}:{pid}:{uuid.uuid4().hex[:8]}", host, pid, stamp(pid))
 
 
 class RunLease:
@@ -70,15 +75,16 @@ class RunLease:
             now = utcnow()
             if run.owner is not None and run.owner != self.owner.token:
                 age = (now - run.heartbeat_at).total_seconds() if run.heartbeat_at else float("inf")
+                host = split_host(run.owner_host)[0]
                 if not owner_gone(run.owner_host, run.owner_pid, run.heartbeat_at, stale):
                     raise LeaseHeld(
                         f"run {run.name} is being driven by another process: pid {run.owner_pid} on "
-                        f"{run.owner_host} (owner {run.owner}, heartbeat {age:.0f} s ago). Wait for it to end, "
+                        f"{host} (owner {run.owner}, heartbeat {age:.0f} s ago). Wait for it to end, "
                         f"or stop it; a lease whose heartbeat is {stale:g} s old is taken over"
                     )
             run.owner, run.owner_host, run.owner_pid, run.heartbeat_at = (
                 self.owner.token,
-                self.owner.host,
+                host_field(self.owner.host, self.owner.stamp),
                 self.owner.pid,
                 now,
             )
@@ -136,4 +142,4 @@ def held_by(archive: Archive, run_id: int) -> tuple[str, str, int, timedelta] | 
         if run is None or run.owner is None:
             return None
         age = utcnow() - run.heartbeat_at if run.heartbeat_at else timedelta.max
-        return run.owner, run.owner_host or "", run.owner_pid or 0, age
+        return run.owner, split_host(run.owner_host)[0] or "", run.owner_pid or 0, age

@@ -61,6 +61,7 @@ class Run(Base):
     owner: Mapped[str | None] = mapped_column(String(100))
     """The lease: a token of the process driving the run (archive/lease.py); NULL when none does."""
     owner_host: Mapped[str | None] = mapped_column(String(255))
+    """`HOST/BOOT_ID/START` (the owner's start time, so a reused pid is told apart) or a bare `HOST`."""
     owner_pid: Mapped[int | None] = mapped_column(Integer)
     heartbeat_at: Mapped[datetime | None] = mapped_column()
     """Renewed by the owner every few seconds; a stale one may be taken over."""

@@ -1,10 +1,13 @@
 """Exact resume after any kill sequence: a seeded loop SIGKILLs `clade run` / `clade resume` at
 random moments (a timer from 0 s, so during start-up, lease, proposals, evaluations and writes)
 and inside archive write transactions (CLADE_TEST_KILL_AT_WRITE: after the statements, before the
-commit), over a real process sandbox and a real OpenAI-compatible server. After every kill: no
-finished evaluation changed, no node has a stage twice, the run's spend equals the sum of its
-stored calls, and no sandbox job of the killed process lives on. Then one more `clade resume`
-exits 0 with the whole budget done, nothing pending or running, the run `finished` and unowned."""
+commit), over a real process sandbox and a real OpenAI-compatible server. Every round starts with
+work left: when fewer than LOW_WATER iterations remain, the round is `clade resume --iterations
+EXTEND`, which must count once. After every kill: no finished evaluation changed, no node has a
+stage twice, the run's spend equals the sum of its stored calls, and no process the killed run
+started lives on (every evaluation leaves a sleeping process behind for the sandbox to end). Then
+one more `clade resume` exits 0 with the whole budget done, nothing pending or running, the run
+`finished` and unowned."""
 
 from __future__ import annotations
 
@@ -16,7 +19,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -27,15 +29,13 @@ from typing import Any
 import pytest
 
 from tests.agent.scripted_server import ScriptedServer, Step, _handler, error, reply
+from tests.archive.orphans import adopting
 
 ROOT = Path(__file__).resolve().parents[2]
 BUDGET = 10
 FINAL = ("valid", "invalid", "error", "duplicate")
-DIES_WITH_RUN = any(
-    mark in (ROOT / "sandboxes" / "process.py").read_text() for mark in ("die-with-parent", "PDEATHSIG")
-)
-"""Whether process-sandbox jobs die with the run that started them (bubblewrap --die-with-parent
-or PR_SET_PDEATHSIG). Until they do, leftovers are counted and cleaned, not asserted."""
+LOW_WATER, EXTEND = 3, 6
+"""A round that would find fewer than LOW_WATER iterations left first adds EXTEND (counted once)."""
 
 PROGRAM = """def value():
     # EVOLVE-BLOCK-START
@@ -44,10 +44,17 @@ PROGRAM = """def value():
     # EVOLVE-BLOCK-END
 """
 EVALUATOR = """import importlib.util
+import os
 import time
 
 
 def evaluate(program_path):
+    if os.fork() == 0:  # a process of the job that outlives its evaluation: the sandbox must end it
+        os.setsid()
+        for fd in (0, 1, 2):
+            os.close(fd)
+        time.sleep(300)
+        os._exit(0)
     spec = importlib.util.spec_from_file_location("candidate", program_path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -115,17 +122,11 @@ def snapshot(path: Path) -> Snapshot:
     return Snapshot(nodes, stages, runs, (tokens, cost))
 
 
-def leftover_jobs(jobs: Path) -> list[int]:
-    """Processes of sandbox jobs whose working directory lies under `jobs` (TMPDIR of the runs)."""
-    needle = f"TMPDIR={jobs}/".encode()
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if needle in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except (OSError, ValueError):
-            continue
-    return found
+def work_left(state: Snapshot) -> int:
+    """Iterations of the run not yet made (a node still pending or running counts as one)."""
+    (_, _, _, _, iterations, failures), *_ = state.runs
+    made = sum(1 for status, _, it in state.nodes.values() if it > 0 and status in FINAL)
+    return iterations - made - sum(json.loads(failures).values())
 
 
 def check_consistent(before: Snapshot | None, after: Snapshot) -> None:
@@ -155,17 +156,23 @@ def kill_loop(tmp_path: Path, rounds: int, seed: int) -> dict[str, Any]:
     config = tmp_path / "clade.toml"
     config.write_text('[extra.llm]\nedit_format = "whole"\ncrossover_rate = 0.0\nbackoff_s = 0.01\n')
     rng = random.Random(seed)
-    report: dict[str, Any] = {"timer": 0, "write": 0, "ended_by_itself": 0, "leftover_jobs": 0, "rounds": rounds}
+    report: dict[str, Any] = {"rounds": rounds, "timer": 0, "write": 0, "killed": 0, "killed_with_work_left": 0}
+    report |= {"ended_by_itself": 0, "extended": 0}
     env = {**os.environ, "CLADE_DB": "", "TMPDIR": str(jobs), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    with varying_server() as server:
+    budget = BUDGET
+    with varying_server() as server, adopting(jobs) as orphans:
         start = [sys.executable, "-m", "cli", "run", str(task), "-n", str(BUDGET), "--sandbox", "process"]
         start += ["--parallel", "2", "--seed", "3", "--db", str(path), "--config", str(config)]
         start += ["--model", "openai/scripted", "--api-base", server.api_base]
         again = [sys.executable, "-m", "cli", "resume", "--db", str(path)]
         before: Snapshot | None = None
         for _ in range(rounds):
-            has_run = path.exists() and bool(snapshot(path).runs)
-            command = again if has_run else start
+            command, extension = start, 0
+            if before is not None and before.runs:
+                command = again
+                if work_left(before) < LOW_WATER:  # a resume with (almost) nothing to do exercises nothing
+                    command, extension = [*again, "--iterations", str(EXTEND)], EXTEND
+                    report["extended"] += 1
             by_write = rng.random() < 0.4
             round_env = dict(env)
             if by_write:
@@ -192,33 +199,35 @@ def kill_loop(tmp_path: Path, rounds: int, seed: int) -> dict[str, Any]:
             if proc.returncode != -signal.SIGKILL:
                 report["ended_by_itself"] += 1
                 assert proc.returncode == 0, f"{command[3]} exited {proc.returncode}: {stderr[-3000:]}"
-            time.sleep(0.3)  # what dies with its parent has had the time to
-            left = leftover_jobs(jobs)
-            report["leftover_jobs"] += len(left)
-            for pid in left:
-                os.kill(pid, signal.SIGKILL)
-            if DIES_WITH_RUN:
-                assert not left, f"sandbox jobs {left} outlived the killed run"
+            left = orphans.left()
+            assert not left, f"processes of the {'killed' if proc.returncode else 'ended'} run live on: {left}"
             if path.exists():
                 after = snapshot(path)
                 check_consistent(before, after)
+                if after.runs:
+                    iterations = after.runs[0][4]
+                    assert iterations in (budget, budget + extension), f"budget {budget} became {iterations}"
+                    budget = iterations
+                    if proc.returncode == -signal.SIGKILL:
+                        report["killed"] += 1
+                        report["killed_with_work_left"] += work_left(after) > 0
                 before = after
 
         final = subprocess.run(again, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert final.returncode == 0, final.stdout + final.stderr
+        assert not (left := orphans.left()), f"processes of the finished run live on: {left}"
         after = snapshot(path)
         check_consistent(before, after)
-    assert not leftover_jobs(jobs)
     assert all(status in FINAL for status, _, _ in after.nodes.values()), after.nodes
     for node_id, (status, _, _) in after.nodes.items():
         if status != "duplicate":
             assert after.stages.get(node_id), f"node {node_id} is {status} with no evaluation stored"
     (tokens, _, status, owner, iterations, failures), *others = after.runs
-    assert not others and status == "finished" and owner is None and iterations == BUDGET
+    assert not others and status == "finished" and owner is None and iterations == budget
     children = sum(1 for _, _, it in after.nodes.values() if it > 0)
-    assert children + sum(json.loads(failures).values()) == BUDGET
+    assert children + sum(json.loads(failures).values()) == budget
     assert tokens > 0, "the run made no LLM call"
-    report["children"], report["failures"], report["tokens"] = children, json.loads(failures), tokens
+    report |= {"budget": budget, "children": children, "failures": json.loads(failures), "tokens": tokens}
     return report
 
 

@@ -1,18 +1,24 @@
 """A run's life through real `clade` processes: one owner at a time (a second resume of a live run
-exits 2 naming it; racing `--iterations 6` add 6), stops that lose nothing (SIGTERM winds down,
-a second signal stops at once, both resume exactly), and a finished run that says how to extend it."""
+exits 2 naming it; racing `--iterations 6` add 6; a lease whose pid now names another process is
+taken over at once), stops that lose nothing (SIGTERM winds down, a second signal stops at once
+and leaves no job running, both resume exactly), and a finished run that says how to extend it."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from contextlib import closing
 from pathlib import Path
+
+from archive.models import utcnow
+from archive.owners import host_field, stamp
+from tests.archive.orphans import adopting
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = """# EVOLVE-BLOCK-START
@@ -79,7 +85,9 @@ def evaluations(db: Path) -> list[tuple[object, ...]]:
 
 def test_one_owner_at_a_time_and_racing_extensions_count_once(tmp_path: Path) -> None:
     db = tmp_path / "clade.db"
-    run = start("run", str(task(tmp_path)), "-n", "6", "--sandbox", "process", "--db", str(db), "--name", "r")
+    # 4 s an evaluation: the run is still going when the refused resume (seconds under load) has ended
+    directory = task(tmp_path, sleep=4.0)
+    run = start("run", str(directory), "-n", "6", "--sandbox", "process", "--db", str(db), "--name", "r")
     try:
         wait_for(db, "SELECT COUNT(*) FROM runs WHERE owner IS NOT NULL", run)
         second = subprocess.run(clade("resume", "r", "--iterations", "6", "--db", str(db)), cwd=ROOT, env=ENV,
@@ -117,30 +125,27 @@ def test_one_owner_at_a_time_and_racing_extensions_count_once(tmp_path: Path) ->
 
 
 def test_a_second_interrupt_stops_at_once_and_loses_no_finished_evaluation(tmp_path: Path) -> None:
-    from tests.archive.test_kill_resume import DIES_WITH_RUN, leftover_jobs
-
     db, jobs = tmp_path / "clade.db", tmp_path / "jobs"
     jobs.mkdir()
     command = clade("run", str(task(tmp_path, sleep=20.0)), "-n", "4", "--sandbox", "process", "--db", str(db))
-    run = subprocess.Popen(command, cwd=ROOT, env={**ENV, "TMPDIR": str(jobs)}, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        wait_for(db, "SELECT COUNT(*) FROM nodes WHERE status = 'running'", run)
-        run.send_signal(signal.SIGINT)
-        time.sleep(0.5)
-        stopped = time.monotonic()
-        run.send_signal(signal.SIGINT)
-        _, err = run.communicate(timeout=30)
-        took = time.monotonic() - stopped
-    finally:
-        if run.poll() is None:
-            run.kill()
+    with adopting(jobs) as orphans:
+        run = subprocess.Popen(command, cwd=ROOT, env={**ENV, "TMPDIR": str(jobs)}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            wait_for(db, "SELECT COUNT(*) FROM nodes WHERE status = 'running'", run)
+            run.send_signal(signal.SIGINT)
+            time.sleep(0.5)
+            stopped = time.monotonic()
+            run.send_signal(signal.SIGINT)
+            _, err = run.communicate(timeout=30)
+            took = time.monotonic() - stopped
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+        left = orphans.left()  # the abandoned evaluation sleeps 20 s: it must not live on
     assert took < 15, f"a second Ctrl-C took {took:.1f} s to stop the run"  # the evaluation sleeps 20 s
-    time.sleep(0.3)
-    left = leftover_jobs(jobs)
-    for pid in left:  # until process jobs die with their run (bubblewrap --die-with-parent)
-        os.kill(pid, signal.SIGKILL)
-    assert not (DIES_WITH_RUN and left), f"sandbox jobs {left} outlived the stopped run"
+    assert not left, f"processes of the stopped run live on: {left}"
     assert "Traceback" not in err, err
     assert query(db, "SELECT status, owner FROM runs") == [("interrupted", None)]
     assert set(statuses(db).values()) == {"pending"}, "the abandoned evaluation was not put back"
@@ -171,3 +176,35 @@ def test_a_graceful_stop_finishes_what_is_in_flight_and_resumes_exactly(tmp_path
     failures = json.loads(str(query(db, "SELECT failures FROM runs")[0][0]))
     assert children + sum(failures.values()) == 5
     assert query(db, "SELECT status, owner FROM runs") == [("finished", None)]
+
+
+def test_a_lease_whose_pid_now_names_another_process_is_taken_over_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "clade.db"
+    made = subprocess.run(clade("run", str(task(tmp_path, sleep=0.0)), "-n", "1", "--sandbox", "process", "--db",
+                                str(db), "--name", "r"), cwd=ROOT, env=ENV, capture_output=True, text=True)  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    extend = clade("resume", "r", "--iterations", "1", "--db", str(db))
+
+    def owned_by(pid: int, owner_stamp: str) -> None:
+        """The run as a live owner left it a moment ago: running, a fresh heartbeat, `pid` on this host."""
+        with closing(sqlite3.connect(db)) as connection, connection:
+            connection.execute(
+                "UPDATE runs SET status = 'running', owner = 'other', owner_host = ?, owner_pid = ?, heartbeat_at = ?",
+                (host_field(socket.gethostname(), owner_stamp), pid, str(utcnow())),
+            )
+
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]) as live:
+        try:
+            real = stamp(live.pid)
+            assert real is not None
+            owned_by(live.pid, real)  # the owner itself: refused
+            refused = subprocess.run(extend, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+            assert refused.returncode == 2, refused.stdout + refused.stderr
+            assert f"pid {live.pid} on {socket.gethostname()} (owner other" in refused.stderr
+            owned_by(live.pid, real + "7")  # the same pid, a process that started later: the owner is gone
+            resumed = subprocess.run(extend, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+            assert resumed.returncode == 0, resumed.stdout + resumed.stderr  # with a heartbeat 30 s from stale
+        finally:
+            live.kill()
+    assert query(db, "SELECT iterations, status, owner FROM runs") == [(2, "finished", None)]
+    assert set(statuses(db).values()) <= set(FINISHED)
