@@ -15,6 +15,7 @@ a cancelled loop puts the nodes it was evaluating back to `pending` for the next
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 import threading
@@ -456,15 +457,20 @@ async def _in_thread(function: Callable[[NodeView], T], node: NodeView) -> T:
         else:
             done.set_result(value)  # type: ignore[arg-type]
 
+    def deliver(value: T | None, error: BaseException | None) -> None:
+        # A closed loop (a second Ctrl-C stopped the run at once): nobody waits, the node stays pending.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, value, error)
+
     def work() -> None:
         try:
             value = function(node)
         except Exception as exc:
-            loop.call_soon_threadsafe(settle, None, exc)
+            deliver(None, exc)
         except BaseException as exc:  # SystemExit or the like from trusted code: this node's fault, not the run's
-            loop.call_soon_threadsafe(settle, None, HostFault(f"{type(exc).__name__}({exc}) was raised"))
+            deliver(None, HostFault(f"{type(exc).__name__}({exc}) was raised"))
         else:
-            loop.call_soon_threadsafe(settle, value, None)
+            deliver(value, None)
 
     threading.Thread(target=work, name=f"clade-eval-{node.id}", daemon=True).start()
     return await done
