@@ -94,6 +94,9 @@ class RunConfig:
             raise ConfigError(f"ray_address {self.ray_address!r} is for a Ray cluster: add --cluster ray")
         if not isinstance(self.ray_address, str) or address_problem(self.ray_address) is not None:
             raise ConfigError(address_problem(str(self.ray_address)) or f"bad ray_address {self.ray_address!r}")
+        ray = self.extra.get("ray", {}) if isinstance(self.extra, Mapping) else {}
+        if not isinstance(ray, Mapping) or not isinstance(ray.get("build_image", True), bool):
+            raise ConfigError(f"[extra.ray] build_image must be true or false, not {ray!r}")
         for name in ("adapt", "lessons"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, not {getattr(self, name)!r}")
@@ -171,6 +174,16 @@ def proposals_in_flight(config: RunConfig) -> int:
     if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted >= 1:
         return wanted
     return DEFAULT_LLM_CONCURRENCY
+
+
+def ray_build_image(config: RunConfig) -> bool:
+    """Whether a Ray node builds a missing sandbox image: yes unless `[extra.ray] build_image =
+    false` or the driver's CLADE_RAY_BUILD_IMAGE is 0 (tests skip the build that way)."""
+    from sandboxes.ray_node import BUILD_ENV
+
+    if os.environ.get(BUILD_ENV, "").strip().lower() in ("0", "false", "no"):
+        return False
+    return bool(config.extra.get("ray", {}).get("build_image", True))
 
 
 def with_llm_concurrency(config: RunConfig) -> RunConfig:

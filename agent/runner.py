@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
-from agent.config import RunConfig, proposals_in_flight, with_llm_concurrency
+from agent.config import RunConfig, proposals_in_flight, ray_build_image, with_llm_concurrency
 from agent.dgm import llm_gateway
 from agent.ledger import Ledger
 from agent.loop import Evolution, LoopSettings, RunStats
@@ -108,7 +108,7 @@ def _open_sandbox(config: RunConfig) -> tuple[Sandbox, str]:
     if config.cluster == "ray":  # Ray is imported only then
         from sandboxes.ray_backend import open_ray
 
-        return open_ray(config.ray_address, config.sandbox)
+        return open_ray(config.ray_address, config.sandbox, ray_build_image(config))
     return open_sandbox(config.sandbox)
 
 

@@ -2,8 +2,9 @@
 
 `clade run ... --cluster ray` opens this backend. The driver keeps the loop, the LLM calls and
 every archive write; a job (its files travel inside it) is sent to an actor of `NodeSandbox`,
-which opens that node's own sandbox once (`auto`: docker where the node has an engine and the
-image, else the process backend) and keeps it warm for the jobs that follow. Outcomes come back
+which opens that node's own sandbox once (`auto`: docker where the node has an engine, the image
+checked or built once per node, else the process backend: sandboxes/ray_node.py) and keeps it
+warm for the jobs that follow; the driver prints one line per node of what it did. Outcomes come back
 to the driver. Ray does the placement: an actor asks for the job's resources (`num_cpus`,
 `memory`, `num_gpus` from its limits, so from the task's settings) with the SPREAD strategy, and
 GPU jobs use the GPUs Ray granted the actor instead of the host's lease table. Idle actors are
@@ -128,21 +129,21 @@ def connect(address: str) -> Any:
 class NodeSandbox:
     """The Ray actor: one node's warm sandbox (opened once, in the actor's process)."""
 
-    def __init__(self, kind: str, allow_weak: bool) -> None:
+    def __init__(self, kind: str, allow_weak: bool, image_tag: str | None = None, build_image: bool = True) -> None:
         import ray
 
         from sandboxes import gpus
-        from sandboxes.select import open_sandbox
+        from sandboxes.ray_node import open_node_sandbox
 
         context = ray.get_runtime_context()
         self.node = f"{ray.util.get_node_ip_address()}/{context.get_node_id()[:6]}"
         # The GPUs Ray granted this actor are the only ones its jobs may lease.
         gpus._HOST = gpus.GpuLeases([str(g) for g in ray.get_gpu_ids()])
         self.sandbox: Sandbox | None = None
-        self.why, self.problem = "", None
+        self.why, self.image, self.problem = "", "", None
         started = time.monotonic()
         try:
-            self.sandbox, self.why = open_sandbox(kind, allow_weak)
+            self.sandbox, self.why, self.image = open_node_sandbox(kind, allow_weak, image_tag, build_image)
         except SandboxError as exc:
             self.problem = str(exc)
         except Exception as exc:  # a broken node: reported by name, never hung on
@@ -150,7 +151,13 @@ class NodeSandbox:
         self.start_s = time.monotonic() - started
 
     def ready(self) -> dict[str, Any]:
-        return {"node": self.node, "why": self.why, "problem": self.problem, "start_s": self.start_s}
+        return {
+            "node": self.node,
+            "why": self.why,
+            "image": self.image,
+            "problem": self.problem,
+            "start_s": self.start_s,
+        }
 
     def run(self, job: Job) -> Outcome:
         assert self.sandbox is not None
@@ -201,13 +208,23 @@ class RaySandbox(Sandbox):
     name = "ray"
 
     def __init__(
-        self, address: str = "auto", kind: str = "auto", retries: int = RETRIES, start_grace_s: float = START_GRACE_S
+        self,
+        address: str = "auto",
+        kind: str = "auto",
+        retries: int = RETRIES,
+        start_grace_s: float = START_GRACE_S,
+        build_image: bool = True,
+        image_tag: str | None = None,
     ) -> None:
         from sandboxes.select import SANDBOX_CHOICES, weak_allowed
 
         if kind not in SANDBOX_CHOICES:
             raise SandboxError(f"unknown sandbox {kind!r}; choose one of {', '.join(SANDBOX_CHOICES)}")
         self.address, self.kind, self.retries, self.start_grace_s = address, kind, retries, start_grace_s
+        self.build_image, self.image_tag = build_image, image_tag
+        self._announced: set[str] = set()
+        """Nodes whose image line the driver printed (once per node)."""
+        self._announce_lock = threading.Lock()
         self._allow_weak = weak_allowed()  # the driver's choice, handed to every node
         self._owns_connection = not _import_ray().is_initialized()
         self._ray = connect(address)
@@ -343,7 +360,7 @@ class RaySandbox(Sandbox):
         cpus, memory_mb, gpus = shape
         actor = self._actor_class.options(
             num_cpus=cpus, memory=memory_mb * MIB, num_gpus=gpus, scheduling_strategy="SPREAD"
-        ).remote(self.kind, self._allow_weak)
+        ).remote(self.kind, self._allow_weak, self.image_tag, self.build_image)
         worker = _Worker(actor, "(starting)", shape, actor.ready.remote())
         self._starting.append(worker)
         return worker
@@ -356,10 +373,19 @@ class RaySandbox(Sandbox):
             self._drop(worker)
             raise _StartFailed(f"a sandbox worker died while starting ({_one_line(exc)})") from None
         worker.node = info["node"]
+        self._announce(worker.node, info["image"] or f"cannot run a sandbox: {info['problem']}")
         if info["problem"] is not None:
             self._kill(worker)
             raise _StartFailed(f"node {worker.node} cannot run a sandbox: {info['problem']}")
         return worker
+
+    def _announce(self, node: str, line: str) -> None:
+        """What the node did to open its sandbox (the image checked or built): once per node."""
+        with self._announce_lock:  # a separate lock: `_take_idle` calls this holding `_lock`
+            if node in self._announced:
+                return
+            self._announced.add(node)
+        _notice(f"node {node} {line}")
 
     def _release(self, worker: _Worker) -> None:
         with self._lock:
@@ -399,9 +425,9 @@ class RaySandbox(Sandbox):
             self._ray.shutdown()
 
 
-def open_ray(address: str, kind: str) -> tuple[RaySandbox, str]:
+def open_ray(address: str, kind: str, build_image: bool = True) -> tuple[RaySandbox, str]:
     """The ray backend for `clade run --cluster ray`, with a one-line description of the cluster."""
-    sandbox = RaySandbox(address, kind)
+    sandbox = RaySandbox(address, kind, build_image=build_image)
     nodes = sandbox.nodes()
     cpus = sum(n["resources"].get("CPU", 0) for n in nodes)
     gpus = sum(n["resources"].get("GPU", 0) for n in nodes)

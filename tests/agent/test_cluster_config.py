@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from agent.config import ConfigError, RunConfig, load_file, merge
+from agent.config import ConfigError, RunConfig, load_file, merge, ray_build_image
 from tests.cli.helpers import invoke
 
 
@@ -38,3 +39,16 @@ def test_a_bad_ray_address_on_the_command_line_is_exit_2(db_path: str) -> None:
     assert result.exit_code == 2
     assert "ray://HOST:PORT" in result.stderr and "Traceback" not in result.stderr
     assert not Path(db_path).exists() or "bin_packing" not in invoke("runs", "--db", db_path).stdout
+
+
+def test_building_the_sandbox_image_on_ray_nodes_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLADE_RAY_BUILD_IMAGE", raising=False)
+    config = merge(None, {"task": "bin_packing", "cluster": "ray"})
+    assert ray_build_image(config)  # on by default: a node without the image builds it once
+    off = dataclasses.replace(config, extra={"ray": {"build_image": False}})
+    assert not ray_build_image(off)
+    assert RunConfig.from_json(off.to_json()) == off  # `clade resume` keeps it
+    monkeypatch.setenv("CLADE_RAY_BUILD_IMAGE", "0")
+    assert not ray_build_image(config)
+    with pytest.raises(ConfigError, match="build_image must be true or false"):
+        dataclasses.replace(config, extra={"ray": {"build_image": "no"}})

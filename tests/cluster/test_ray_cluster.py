@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -223,3 +225,87 @@ def test_a_worker_node_killed_mid_run_leaves_every_node_evaluated_once(cluster: 
     assert query(db, "SELECT COUNT(*) FROM nodes WHERE status = 'error'") == [(0,)]
     last = evaluations(db)[-1][2]
     assert short(cluster.head) in last  # after the kill, only the head evaluates
+
+
+def node_image_line(cluster: LocalCluster, image_tag: str) -> tuple[str, dict[str, Any]]:
+    """One job through a RaySandbox (auto, building off) whose nodes check `image_tag`: the
+    driver's stderr (its `ray: node ...` lines) and the job's outcome."""
+    script = f"""
+import json
+from sandboxes.base import Job
+from sandboxes.ray_backend import RaySandbox
+box = RaySandbox({cluster.address!r}, "auto", build_image=False, image_tag={image_tag!r})
+try:
+    job = Job(files={{"ok.py": b"open('result.json', 'w').write('{{}}')"}}, command=["python", "ok.py"], timeout_s=60)
+    outcome = box.run(job)
+finally:
+    box.close()
+print(json.dumps({{"status": outcome.status, "error": outcome.error, "placement": outcome.placement}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stderr, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_each_node_reports_the_sandbox_image_it_checked_and_falls_back_without_it(cluster: LocalCluster) -> None:
+    from sandboxes import engine, image
+
+    try:
+        client = engine.connect()
+    except Exception as exc:
+        pytest.skip(f"no Docker engine here: {exc}")
+    present = image.exists(client, image.base_tag())
+    client.close()
+    if not present:
+        pytest.skip(f"the sandbox image {image.base_tag()} is not built here (`clade sandbox build`)")
+    node = r"ray: node [\w.:-]+/[0-9a-f]{6} "
+    err, outcome = node_image_line(cluster, image.base_tag())
+    assert re.search(node + re.escape(f"has the sandbox image {image.base_tag()} (checked in"), err), err
+    assert outcome["status"] == "ok" and outcome["placement"].endswith("/docker"), outcome
+    missing = "cladeforge-sandbox:no-such-image"
+    err, outcome = node_image_line(cluster, missing)
+    line = f"lacks the sandbox image {missing} and building is off ([extra.ray] build_image = false)"
+    assert re.search(node + re.escape(line) + ".*; uses the process sandbox$", err, re.MULTILINE), err
+    assert len(re.findall("^ray: node ", err, re.MULTILINE)) == 1, err  # one job, one node, one line
+    assert outcome["status"] == "ok" and outcome["placement"].endswith("/process"), outcome
+
+
+def test_a_driver_killed_and_resumed_against_the_cluster_evaluates_every_node_once(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    budget = 6
+    db = database_url(str(tmp_path / "clade.db"))
+    task = slow_task(tmp_path, 1.5)
+    command = [sys.executable, "-m", "cli", "run", str(task), "-n", str(budget), "--parallel", "2", "--seed", "3"]
+    command += ["--cluster", "ray", "--ray-address", cluster.address, "--sandbox", "process", "--db", db]
+    run = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and run.poll() is None:  # killed with work done and in flight
+            if placed_on(db, cluster.head):
+                statuses = [s for (s,) in query(db, "SELECT status FROM nodes")]
+                if sum(s in ("valid", "invalid", "error") for s in statuses) >= 2 and "running" in statuses:
+                    break
+            time.sleep(0.1)
+        assert run.poll() is None, "the run ended before it could be killed"
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(timeout=30)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        assert run.stderr is not None
+        run.stderr.close()
+    before = dict(query(db, "SELECT id, status FROM nodes"))
+    assert {"running", "pending"} & set(before.values()), before
+    done_before = evaluations(db)
+    resumed = clade("resume", "--db", db, timeout=180)  # the run's config names the cluster
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "Ray cluster at " + cluster.address in resumed.stdout
+    assert_each_node_evaluated_once(db)
+    assert evaluations(db)[: len(done_before)] == done_before  # nothing finished was redone
+    iterations = [i for (i,) in query(db, "SELECT iteration FROM nodes WHERE iteration > 0")]
+    (failures,) = query(db, "SELECT failures FROM runs")[0]
+    assert len(iterations) == len(set(iterations)), "an iteration produced two children"
+    assert len(iterations) + sum(json.loads(failures).values()) == budget
