@@ -37,8 +37,12 @@ class RunConfig:
     iterations: int = 20
     """Children to propose (the seed's evaluation is extra)."""
     seed: int = 0
-    """Seeds parent selection, the offline mutator and the tasks' hidden instances; the same seed
-    replays the same run. A run started without one (`merge`) draws it at random and stores it."""
+    """Seeds parent selection and the offline mutator; the same seed replays the same choices.
+    Given explicitly, it seeds the tasks' hidden instances too, so a seeded run repeats exactly."""
+    secret_seed: int | None = None
+    """The hidden instances' seed of a run started without `--seed`: drawn at random by `merge`
+    and stored with the run (a default of 0 would let a program re-derive the instances);
+    None: they derive from `seed`."""
     selection: str | None = None
     """Parent selection strategy (see archive.selection); None: the task's default."""
     sandbox: str = "auto"
@@ -138,10 +142,12 @@ def merge(base: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> RunCo
     if "task" not in values:
         raise ConfigError("no task given: pass TASK or set `task` in the config file")
     values["models"] = tuple(values.get("models") or ())
-    if values.get("seed") is None:  # a guessable default would let a program re-derive the hidden instances
-        values["seed"] = secrets.randbelow(2**31)
+    if values.get("seed") is None and values.get("secret_seed") is None:
+        values["secret_seed"] = secrets.randbits(62)  # a guessable default would reveal the hidden instances
     try:
-        for name, kind in (("iterations", int), ("seed", int), ("parallel", int), ("llm_concurrency", int)):
+        for name, kind in (
+            ("iterations", int), ("seed", int), ("secret_seed", int), ("parallel", int), ("llm_concurrency", int)
+        ):
             if (
                 name in values
                 and values[name] is not None

@@ -42,6 +42,8 @@ T = TypeVar("T")
 class LoopSettings:
     iterations: int
     seed: int = 0
+    secret_seed: int | None = None
+    """The hidden instances' seed (RunConfig.secret_seed); None: derived from `seed`."""
     selection: str = "power_law"
     parallel_evaluations: int = 2
     parallel_proposals: int = 4
@@ -378,7 +380,8 @@ class Evolution:
     def _judge(self, node: NodeView) -> Evaluation:
         files = self.archive.files(node.id)
         # Hidden instances: one draw per run (so its nodes' scores compare), the same on a repeat or resume.
-        key = f"run seed {self.settings.seed}"
+        secret = self.settings.secret_seed
+        key = f"run seed {self.settings.seed}" if secret is None else f"run secret {secret}"
         if self.gateway is None:
             return evaluate(self.task, files, self.sandbox, secret_key=key)
         # The candidate calls the LLM: through a session accounted to this node.

@@ -132,6 +132,7 @@ def _drive(
     settings = LoopSettings(
         iterations=config.iterations,
         seed=config.seed,
+        secret_seed=config.secret_seed,
         selection=config.selection or task.default_selection,
         parallel_evaluations=config.parallel,
         parallel_proposals=proposals_in_flight(config),

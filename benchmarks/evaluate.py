@@ -191,7 +191,7 @@ def evaluate(
 
     `attach` gives each stage's job access to the host's LLM gateway (coding-agent tasks).
     `secrets` are the stages' secret seeds to reuse (a replay passes the recorded ones); a stage
-    without one gets its seed from `secret_key` (`stage_secret`: the loop passes the run's seed, so
+    without one gets its seed from `secret_key` (`stage_secret`: the loop passes the run's secret, so
     a run's nodes meet the same instances, on every repeat and resume too) or, without a key, a
     fresh one from the system's random source."""
     started = time.monotonic()

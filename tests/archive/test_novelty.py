@@ -48,7 +48,11 @@ def test_index_reports_the_nearest_node_only_at_or_above_the_threshold() -> None
 
 def test_run_with_a_strict_filter_records_near_copies_without_evaluating_them(tmp_path: Path) -> None:
     db = str(tmp_path / "clade.db")
-    result = invoke("run", "bin_packing", "-n", "4", "--novelty", "0.5", "--sandbox", "process", "--db", db)
+    # --no-adapt: the fixed operator mix makes a child every iteration (an adaptive run tries crossover
+    # early, which cannot recombine the seed with itself and makes no child).
+    result = invoke(
+        "run", "bin_packing", "-n", "4", "--novelty", "0.5", "--no-adapt", "--sandbox", "process", "--db", db
+    )
     assert result.exit_code == 0, result.stdout + result.stderr
     nodes = invoke_json("tree", "--db", db)["nodes"]
     children = [node for node in nodes if node["parent_ids"]]
