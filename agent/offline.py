@@ -188,11 +188,10 @@ class OfflineMutator(Mutator):
                     break
                 if child not in (parent_text, donor.text):
                     return self._proposal(parents[0], main, child, CROSSOVER, context.arm)
+        # A crossover that cannot recombine (one program in the archive, or parents that differ in
+        # one statement) makes a point edit instead, so no iteration is wasted; the adaptive mix
+        # credits the arm it chose with what came of it (the child's operator says what was done).
         chosen = context.arm.operator if context.arm is not None else None
-        if chosen == CROSSOVER:  # the bandit asked for a crossover: no point edit in its name
-            raise MutationFailed(
-                FailureKind.NO_CROSSOVER, "the parents' blocks do not align or recombine into a new program"
-            )
         for _ in range(ATTEMPTS):
             # The bandit's arm fixes the kind of edit; without one (or after a crossover that
             # could not align) constants are changed `constant_share` of the time (70 %).

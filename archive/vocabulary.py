@@ -59,8 +59,6 @@ class FailureKind(StrEnum):
     REJECTED_EDIT = "rejected_edit"
     """The child breaks the parse, a fixed region or lacks its main file."""
     NO_EDIT = "no_edit"
-    NO_CROSSOVER = "no_crossover"
-    """The adaptive mix chose crossover and the parents' blocks do not recombine."""
     UNPARSABLE_PARENT = "unparsable_parent"
     NO_FAILED_PROBLEM = "no_failed_problem"
     SELF_MODIFY_FAILED = "self_modify_failed"

@@ -23,7 +23,7 @@ timeout_s = 30
 """
 # Constant edits of X raise the score about half the time; an operator edit can only flip
 # `>=` (the score stays, or OK turns false: invalid); the two statements never recombine
-# into a new program, so a crossover makes no child.
+# into a new program, so a crossover falls back to a point edit.
 SEED = "# EVOLVE-BLOCK-START\nX = 1.0\nOK = X >= X\n# EVOLVE-BLOCK-END\n"
 HARNESS = """import json
 import program
@@ -75,11 +75,13 @@ def test_the_mix_moves_toward_the_arm_that_helps(tmp_path: Path) -> None:
     pulls = {arm["operator"]: arm["pulls"] for arm in mix["arms"]}
     assert set(pulls) == {"offline:constant", "offline:operator", "offline:crossover"}
     assert sum(pulls.values()) == 40
-    assert pulls["offline:constant"] >= 30  # the fixed mix gives it 0.8 * 0.7 of the children
+    assert pulls["offline:constant"] > 20  # the most pulled: the fixed mix gives it 0.8 * 0.7 of the children
     rewards = {arm["operator"]: arm["mean_reward"] for arm in mix["arms"]}
     assert rewards["offline:operator"] == 0.0 and rewards["offline:constant"] > 0.1
+    # A crossover that cannot recombine makes a point edit in its name: no wasted iteration, and
+    # credit diluted by the operator edits among them.
     crossover = next(arm for arm in mix["arms"] if arm["operator"] == "offline:crossover")
-    assert crossover["failed"] == crossover["pulls"]  # credited 0 and counted by arm
+    assert crossover["failed"] == 0 and 0.0 < rewards["offline:crossover"] < rewards["offline:constant"]
     last = mix["windows"][-1]["arms"]
     assert last["offline:constant|offline|default|"]["pulls"] >= 8  # of the last window's 10
     fixed_mix = _status(fixed)["strategy_mix"]
