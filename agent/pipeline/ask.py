@@ -1,0 +1,143 @@
+"""The ask: what one iteration works from (its seeded rng, the bandit's arm, parents sampled from
+the freshest archive), and Turns, which makes the bandit's choices the same in any interleaving."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from agent.bandit import Arm, ArmBandit, archive_rows
+from agent.lessons import Lessons
+from agent.mutation import LLMCallRecord, MutationContext, Mutator, Parent
+from archive import Archive, NodeView, SelectionContext, Selector
+from benchmarks import Task
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One iteration's inputs: everything the mutator sees, and what admission stores with the child."""
+
+    iteration: int
+    arm: Arm | None
+    """The bandit's arm; None: the mutator's own mix (its proposal names the arm it drew)."""
+    nodes: list[NodeView]
+    """The parents as stored; the first is the one a child's gain is measured against."""
+    island: int | None
+    """The island the selector put the child on; None: its first parent's."""
+    parents: list[Parent]
+    context: MutationContext
+
+
+class Turns:
+    """The bandit's choices in iteration order: iteration i's arm is chosen once every iteration it
+    learns from (up to i - lag) is settled, so the choice is the same however work interleaves."""
+
+    def __init__(self, bandit: ArmBandit | None) -> None:
+        self.bandit = bandit
+        self.first_iteration = 1
+        self._settled: set[int] = set()
+        self._turn = asyncio.Condition()
+
+    def rebuild(self, archive: Archive, run_id: int, failed: Mapping[int, str | None]) -> None:
+        """What the archive holds: a resumed run goes on choosing as it would have."""
+        if self.bandit is not None:
+            self.bandit.rebuild(archive_rows(archive.arm_rows(run_id)), failed)
+
+    async def choose(self, iteration: int, rng: random.Random) -> Arm | None:
+        bandit = self.bandit
+        if bandit is None:
+            return None
+        horizon = iteration - bandit.lag
+        earlier = range(self.first_iteration, iteration)
+
+        def ready() -> bool:
+            return all(it in self._settled or (it > horizon and it in bandit.choices) for it in earlier)
+
+        async with self._turn:
+            await self._turn.wait_for(ready)
+            arm = bandit.choose(iteration, rng)
+            self._turn.notify_all()
+        return arm
+
+    async def settle(self, iteration: int) -> None:
+        """The iteration is done (child judged, duplicate, failed or abandoned)."""
+        self._settled.add(iteration)
+        if self.bandit is not None:
+            async with self._turn:
+                self._turn.notify_all()
+
+    def credit(self, iteration: int, gain: float | None) -> None:
+        if self.bandit is not None:
+            self.bandit.observe(iteration, gain)
+
+    def key(self, iteration: int, arm: Arm | None) -> str | None:
+        """The arm key an iteration was tried with, for the archive's `failed_arms`."""
+        if arm is not None:
+            return arm.key
+        return None if self.bandit is None else self.bandit.choices.get(iteration)
+
+
+class Sampler:
+    """The ask of one iteration: rng f"{seed}:{iteration}", then the arm, the parents (from the
+    archive as it is now), the inspirations and the run's lessons, in that order of draws."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        run_id: int,
+        task: Task,
+        mutator: Mutator,
+        selector: Selector,
+        seed: int,
+        turns: Turns,
+        lessons: Lessons | None,
+    ) -> None:
+        self.archive, self.run_id, self.task, self.mutator = archive, run_id, task, mutator
+        self.selector, self.seed, self.turns, self.lessons = selector, seed, turns, lessons
+
+    async def ask(self, iteration: int) -> Ask:
+        rng = random.Random(f"{self.seed}:{iteration}")
+        arm = await self.turns.choose(iteration, rng)
+        wanted = self.mutator.parents_wanted(rng) if arm is None else arm.parents
+        context = SelectionContext(iteration)
+        selection = self.archive.sample_parents(self.run_id, self.selector, rng, wanted, context)
+        nodes = [self.archive.node(pid) for pid in selection.parent_ids]
+        lessons = "" if self.lessons is None else self.lessons.for_iteration(iteration)
+        mutation = MutationContext(
+            self.task.description,
+            self.task.main_file,
+            rng,
+            iteration,
+            inspirations=self._inspirations(nodes, rng),
+            record_call=self._record_call,
+            arm=arm,
+            lessons=lessons,
+        )
+        return Ask(iteration, arm, nodes, selection.island, [self._parent(n) for n in nodes], mutation)
+
+    def _record_call(self, call: LLMCallRecord) -> int:
+        """Store one LLM call against the run (its node is linked once made); the archive charges
+        its usage to the run in the same transaction."""
+        return self.archive.record_llm_call(run_id=self.run_id, **dataclasses.asdict(call))
+
+    def _inspirations(self, parents: list[NodeView], rng: random.Random) -> list[Parent]:
+        """The best valid nodes and a few random others (diversity), for mutators that show them."""
+        wanted = self.mutator.inspirations_wanted
+        if not wanted:
+            return []
+        seen = {p.code_hash for p in parents}
+        pool = []
+        for node in sorted(self.archive.nodes(self.run_id, statuses=("valid",)), key=lambda n: -(n.score or 0.0)):
+            if node.code_hash not in seen and node.score is not None:
+                seen.add(node.code_hash)
+                pool.append(node)
+        top = pool[: (wanted + 1) // 2]
+        rest = pool[len(top) :]
+        chosen = top + rng.sample(rest, min(len(rest), wanted - len(top)))
+        return [self._parent(node) for node in chosen]
+
+    def _parent(self, node: NodeView) -> Parent:
+        return Parent(node.id, self.archive.files(node.id), node.score, node.metrics, node.status, node.feedback)
