@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from sandboxes import bwrap, cgroup
+from sandboxes import bwrap, cgroup, watchdog
 from sandboxes.base import RESULT_LIMIT_BYTES, Job, Limits, Outcome, read_result
 from sandboxes.container import FORK_SERVER_SOURCE, MARGIN_S, SERVER_SOURCE, _Demux, _text, job_request
 
@@ -82,6 +82,7 @@ class WarmServer:
         for name, text in zip(("passwd", "group"), PASSWD, strict=True):
             (self._etc / name).write_text(text)
             (self._etc / name).chmod(0o644)
+        watchdog.ensure()  # ends this server even if the host dies while bwrap's death signal is unset
         self.jail = cgroup.Jail.create(limits.memory_mb << 20, limits.processes + 6)
         if self.jail is None:
             shutil.rmtree(self._etc, ignore_errors=True)

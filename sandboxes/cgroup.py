@@ -174,6 +174,15 @@ class Jail:
                     time.sleep(0.01)
 
 
+def remove_owned_by(host: int) -> None:
+    """Kill and remove every job group that process `host` made (its watchdog calls this)."""
+    v2 = _v2_base()
+    bases = {"": v2} if v2 is not None else (_v1_bases() or {})
+    for controller, base in bases.items():
+        for path in base.glob(f"{PREFIX}{host}-*"):
+            Jail("v2" if v2 is not None else "v1", {controller: path}).remove()
+
+
 def remove_leftovers() -> None:
     """Kill and remove job groups whose host process is gone (a crashed run left them)."""
     v2 = _v2_base()
