@@ -39,7 +39,7 @@ from typing import Any
 
 from sandboxes import bwrap, cgroup, watchdog
 from sandboxes.base import RESULT_LIMIT_BYTES, Job, Limits, Outcome, read_result
-from sandboxes.container import FORK_SERVER_SOURCE, MARGIN_S, SERVER_SOURCE, _Demux, _text, job_request
+from sandboxes.container import FORK_SERVER_SOURCE, MARGIN_S, SERVER_SOURCE, _Demux, _text, job_request, reply_outcome
 
 _PR_SET_PDEATHSIG = 1
 PASSWD = (
@@ -159,20 +159,7 @@ class WarmServer:
         stderr = _text(reply.get("stderr"), reply.get("stderr_dropped"))
         exit_code = reply.get("exit_code")
         oom = oom or "MemoryError" in stderr[-4000:] or exit_code == -signal.SIGSEGV
-        return Outcome(
-            backend="process",
-            exit_code=None if timed_out else exit_code,
-            timed_out=timed_out,
-            out_of_memory=oom and not timed_out,
-            result=None if timed_out else result,
-            result_error=reply.get("result_error") or result_error,
-            stdout=_text(reply.get("stdout"), reply.get("stdout_dropped")),
-            stderr=stderr,
-            wall_s=float(reply.get("wall_s") or wall),
-            peak_memory_mb=reply["peak_kb"] / 1024 if reply.get("peak_kb") else None,
-            candidate_stdout=_text(reply.get("candidate_stdout"), reply.get("candidate_stdout_dropped")),
-            candidate_stderr=_text(reply.get("candidate_stderr"), reply.get("candidate_stderr_dropped")),
-        )
+        return reply_outcome("process", reply, result, result_error, stderr, wall, timed_out, oom)
 
     def destroy(self) -> None:
         with contextlib.suppress(OSError):

@@ -202,20 +202,8 @@ class Container:
         stderr = _text(reply.get("stderr"), reply.get("stderr_dropped"))
         if self.gpu_missing:
             stderr = "[sandbox: a GPU was asked for but this host offers none to containers]\n" + stderr
-        return Outcome(
-            backend="docker",
-            exit_code=None if timed_out else reply.get("exit_code"),
-            timed_out=timed_out,
-            out_of_memory=not timed_out and int(reply.get("oom_kills") or 0) > 0,
-            result=None if timed_out else result,
-            result_error=reply.get("result_error") or result_error,
-            stdout=_text(reply.get("stdout"), reply.get("stdout_dropped")),
-            stderr=stderr,
-            wall_s=float(reply.get("wall_s") or wall),
-            peak_memory_mb=reply["peak_kb"] / 1024 if reply.get("peak_kb") else None,
-            candidate_stdout=_text(reply.get("candidate_stdout"), reply.get("candidate_stdout_dropped")),
-            candidate_stderr=_text(reply.get("candidate_stderr"), reply.get("candidate_stderr_dropped")),
-        )
+        oom = int(reply.get("oom_kills") or 0) > 0
+        return reply_outcome("docker", reply, result, result_error, stderr, wall, timed_out, oom)
 
     def _lost(self, job: Job, wall: float, problem: str) -> Outcome:
         """The server did not answer: past the host's deadline, or the container died."""
@@ -257,6 +245,33 @@ def job_request(job: Job, env: dict[str, str], last: bool) -> tuple[bytes, list[
         header["candidate"] = {"command": _command(job.candidate.command), "files": _sizes(files)}
         contents += files.values()
     return json.dumps(header).encode(), contents
+
+
+def reply_outcome(
+    backend: str,
+    reply: dict[str, Any],
+    result: Any,
+    result_error: str | None,
+    stderr: str,
+    wall: float,
+    timed_out: bool,
+    oom: bool,
+) -> Outcome:
+    """The Outcome of a job server's reply (docker and the bubblewrap pool speak the same one)."""
+    return Outcome(
+        backend=backend,
+        exit_code=None if timed_out else reply.get("exit_code"),
+        timed_out=timed_out,
+        out_of_memory=oom and not timed_out,
+        result=None if timed_out else result,
+        result_error=reply.get("result_error") or result_error,
+        stdout=_text(reply.get("stdout"), reply.get("stdout_dropped")),
+        stderr=stderr,
+        wall_s=float(reply.get("wall_s") or wall),
+        peak_memory_mb=reply["peak_kb"] / 1024 if reply.get("peak_kb") else None,
+        candidate_stdout=_text(reply.get("candidate_stdout"), reply.get("candidate_stdout_dropped")),
+        candidate_stderr=_text(reply.get("candidate_stderr"), reply.get("candidate_stderr_dropped")),
+    )
 
 
 def _command(command: Any) -> list[str]:
