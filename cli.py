@@ -277,7 +277,7 @@ def resume(
         if archive.find_run(run_ref).task.startswith("meta:"):  # a `clade meta` run: agent/meta.py resumes it
             from agent.meta import resume_meta_cli
 
-            return resume_meta_cli(archive, archive.find_run(run_ref), out)
+            return resume_meta_cli(archive, archive.find_run(run_ref), out, iterations)
         try:
             with _storage_fails():
                 result = resume_run(archive, archive.find_run(run_ref), out, extra_iterations=iterations)

@@ -171,23 +171,26 @@ def run_meta(
     return _drive(archive, run, meta, inner, mutator, sandbox)
 
 
-def resume_meta(archive: Archive, run: RunView, sandbox: Sandbox) -> tuple[RunView, RunStats]:
-    """Continue a meta run that was stopped or killed: finished inner runs are reused, not redone."""
+def resume_meta(archive: Archive, run: RunView, sandbox: Sandbox, more: int = 0) -> tuple[RunView, RunStats]:
+    """Continue a meta run that was stopped or killed (finished inner runs are reused, not redone),
+    scoring `more` strategies beyond its budget."""
     meta = run.config.get("meta")
     if not isinstance(meta, Mapping):
         raise ConfigError(f"run {run.name} is not a meta run")
+    if more < 0:
+        raise ConfigError(f"--iterations adds strategies to the meta run: 0 or more, not {more}")
     inner, mutator = _inner_and_mutator(archive, meta)
-    return _drive(archive, run, meta, inner, mutator, sandbox)
+    return _drive(archive, run, meta, inner, mutator, sandbox, more)
 
 
-def resume_meta_cli(archive: Archive, run: RunView, console: Console) -> None:
+def resume_meta_cli(archive: Archive, run: RunView, console: Console, more: int = 0) -> None:
     """`clade resume` of a meta run: continue it in its sandbox backend, then its summary."""
     from sandboxes import open_sandbox
 
     box, why = open_sandbox(str(run.config.get("meta", {}).get("sandbox", "auto")))
     console.print(f"resuming meta run {run.name} (id {run.id}): {why}", highlight=False)
     try:
-        resumed, _ = resume_meta(archive, run, box)
+        resumed, _ = resume_meta(archive, run, box, more)
     finally:
         box.close()
     console.print(meta_summary(archive, resumed), highlight=False, markup=False)
@@ -211,15 +214,22 @@ def _inner_and_mutator(archive: Archive, meta: Mapping[str, Any]) -> tuple[RunCo
 
 
 def _drive(
-    archive: Archive, run: RunView, meta: Mapping[str, Any], inner: RunConfig, mutator: Mutator, sandbox: Sandbox
+    archive: Archive,
+    run: RunView,
+    meta: Mapping[str, Any],
+    inner: RunConfig,
+    mutator: Mutator,
+    sandbox: Sandbox,
+    more: int = 0,
 ) -> tuple[RunView, RunStats]:
-    settings = LoopSettings(iterations=int(meta["strategies"]) - 1, seed=int(meta["seed"]), selection="power_law",
-                            parallel_evaluations=1, parallel_proposals=1, adapt=False, lessons=False)  # fmt: skip
-    evolution = MetaEvolution(archive, run, MetaTask(meta["tasks"]), mutator, sandbox, settings, inner=inner)
     lease = RunLease(archive, run.id)
-    lease.acquire()
+    lease.acquire(more)  # the extension counts once, with the lease
+    run = archive.find_run(str(run.id))
+    settings = LoopSettings(iterations=run.iterations, seed=int(meta["seed"]), selection="power_law",
+                            parallel_evaluations=1, parallel_proposals=1, adapt=False, lessons=False)  # fmt: skip
     status = "interrupted"
     try:
+        evolution = MetaEvolution(archive, run, MetaTask(meta["tasks"]), mutator, sandbox, settings, inner=inner)
         stats = asyncio.run(_run_and_close(evolution, mutator))
         status = "interrupted" if stats.interrupted else "finished"
     finally:
