@@ -2,15 +2,18 @@
 
 The meta run is an ordinary run (agent/loop.py's Evolution): its task is `meta:TASK,...`, its
 nodes are strategies (one file, `strategy.json`, agent/strategies.py), its mutator makes new
-strategies by numeric mutation (MetaDE-style), and its judge scores a strategy by short inner
-runs, one per task: ordinary runs of the archive, in the same sandbox backend, each
-with the same seed for every strategy (common random numbers), whose config names the strategy
-node (`extra.meta = {run, node}`) and whose ids the node's metrics carry (`inner_run:TASK`).
+strategies by numeric mutation (MetaDE-style) or, with a model configured, by an LLM's
+reflection on the parent's inner runs (agent/meta_reflect.py), and its judge scores a strategy
+by short inner runs, one per task: ordinary runs of the archive, in the same sandbox backend,
+each with the same seed for every strategy (common random numbers), whose config names the
+strategy node (`extra.meta = {run, node}`) and whose ids the node's metrics carry
+(`inner_run:TASK`). A killed or stopped meta run is continued by `clade resume` (resume_meta):
+the loop re-judges the strategy it was judging, and the judge reuses the inner runs that node
+already has (a finished one as is, an unfinished one resumed), so no finished inner run is redone.
 
 Fitness: per task, the area under the inner run's best-so-far curve over its iterations,
 normalised by the seed's score: mean over t of (best_t − seed) / max(|seed|, 1e-9), so a
-strategy that improves early and much scores high; the node's score is the mean over tasks.
-"""
+strategy that improves early and much scores high; the node's score is the mean over tasks."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A strategy learned by `clade meta` against the default strategy, on fresh seeds and an unseen task.
 
-    nice -n 10 python3 benchmarks/perf/meta_vs_default.py [--meta-seed 0] [--strategies 8]
-        [--inner-iterations 15] [--iterations 40] [--seeds 100 101 102 103 104 105 106]
+    nice -n 10 python3 benchmarks/perf/meta_vs_default.py [--meta-seed 0] [--strategies 12]
+        [--inner-iterations 40] [--iterations 60] [--seeds 100 101 102 103 104 105 106]
         [--db /tmp/meta_vs_default.db] [--sandbox process]
         [--plot benchmarks/perf/results/meta_vs_default.png] [--json benchmarks/perf/results/meta_vs_default.json]
 
@@ -131,9 +131,9 @@ def plot(results: Curves, path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--meta-seed", type=int, default=0)
-    parser.add_argument("--strategies", type=int, default=8)
-    parser.add_argument("--inner-iterations", type=int, default=15)
-    parser.add_argument("--iterations", type=int, default=40)
+    parser.add_argument("--strategies", type=int, default=12)
+    parser.add_argument("--inner-iterations", type=int, default=40)
+    parser.add_argument("--iterations", type=int, default=60)
     parser.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102, 103, 104, 105, 106])
     parser.add_argument("--db", default="/tmp/meta_vs_default.db")
     parser.add_argument("--sandbox", default="process")
