@@ -11,8 +11,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sandboxes.ray_backend import address_problem
-
 DEFAULT_LLM_CONCURRENCY = 16
 """LLM requests in flight unless set: real models answer in seconds, so many must be in flight."""
 
@@ -96,8 +94,11 @@ class RunConfig:
             raise ConfigError(f"cluster must be `ray` (or unset: this machine), not {self.cluster!r}")
         if self.cluster is None and self.ray_address != "auto":
             raise ConfigError(f"ray_address {self.ray_address!r} is for a Ray cluster: add --cluster ray")
-        if not isinstance(self.ray_address, str) or address_problem(self.ray_address) is not None:
-            raise ConfigError(address_problem(str(self.ray_address)) or f"bad ray_address {self.ray_address!r}")
+        if self.ray_address != "auto":  # only a Ray address pays for importing the Ray backend
+            from sandboxes.ray_backend import address_problem
+
+            if not isinstance(self.ray_address, str) or address_problem(self.ray_address) is not None:
+                raise ConfigError(address_problem(str(self.ray_address)) or f"bad ray_address {self.ray_address!r}")
         ray = self.extra.get("ray", {}) if isinstance(self.extra, Mapping) else {}
         if not isinstance(ray, Mapping) or not isinstance(ray.get("build_image", True), bool):
             raise ConfigError(f"[extra.ray] build_image must be true or false, not {ray!r}")
@@ -146,7 +147,11 @@ def merge(base: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> RunCo
         values["secret_seed"] = secrets.randbits(62)  # a guessable default would reveal the hidden instances
     try:
         for name, kind in (
-            ("iterations", int), ("seed", int), ("secret_seed", int), ("parallel", int), ("llm_concurrency", int)
+            ("iterations", int),
+            ("seed", int),
+            ("secret_seed", int),
+            ("parallel", int),
+            ("llm_concurrency", int),
         ):
             if (
                 name in values

@@ -2,9 +2,11 @@
 
 Each step is a small object of agent/pipeline/ (Sampler, Proposer, Admission, Evaluator, Tell;
 every count goes through one Tally). Proposals and evaluations run concurrently, bounded
-separately. The archive is the single store of record: every child is written (as `pending`)
-before it is evaluated and its result is written in one transaction after, so a run killed at
-any point resumes without losing a finished evaluation or evaluating a finished child twice.
+separately: `parallel_proposals` proposers put admitted children into a bounded ReadyQueue, and
+`parallel_evaluations` evaluators take them from it. The archive is the single store of record:
+every child is written (as `pending`) before it is evaluated and its result is written in one
+transaction after, so a run killed at any point resumes without losing a finished evaluation
+or evaluating a finished child twice.
 
 The loop is the boundary around everything a candidate or a model produced: an exception out of
 a mutator is a counted failure, one out of an evaluation or admission is that node's `error`
@@ -28,6 +30,7 @@ from agent.pipeline.admission import Admission
 from agent.pipeline.ask import Sampler, Turns
 from agent.pipeline.evaluator import Evaluator, HostFault, crashed
 from agent.pipeline.propose import Proposer
+from agent.pipeline.ready import Child, ReadyQueue
 from agent.pipeline.stats import ProgressCallback, RunStats, Tally
 from agent.pipeline.tell import Tell
 from archive import Archive, NodeView, RunView, get_selector
@@ -76,7 +79,9 @@ class Evolution:
         self.mutator, self.sandbox, self.settings = mutator, sandbox, settings
         self.stats = RunStats(budget=settings.iterations, ledger=ledger)
         arms = mutator.arms() if settings.adapt else ()
-        in_flight = settings.parallel_evaluations + settings.parallel_proposals
+        # Children admitted and waiting for an evaluation slot: one per slot (agent/pipeline/ready.py).
+        self.ready: ReadyQueue[Child] = ReadyQueue(settings.parallel_evaluations)
+        in_flight = settings.parallel_proposals + self.ready.capacity + settings.parallel_evaluations
         self.bandit = ArmBandit(arms, settings.exploration, lag=in_flight) if arms else None
         lessons = Lessons(archive, run.id) if settings.lessons and mutator.uses_lessons else None
         self.turns = Turns(self.bandit)
@@ -109,40 +114,54 @@ class Evolution:
         if self.archive.seed_node(self.run.id) is None:
             self.archive.add_node(run_id=self.run.id, files=self.task.seed_files(), iteration=0)
         await asyncio.gather(*(self.evaluator.evaluate(node) for node in self.archive.unfinished(self.run.id)))
-        iterations = self._resume()
+        iterations = self._resume()  # one iterator shared by the proposers: each iteration is tried once
+        proposers = [self._proposals(iterations) for _ in range(self.settings.parallel_proposals)]
+        evaluators = [self._evaluations() for _ in range(self.settings.parallel_evaluations)]
+        await self.ready.pipe(proposers, evaluators)
 
-        async def worker() -> None:
-            for iteration in iterations:
-                if self.tally.halted:
-                    break
-                try:
-                    await self._iteration(iteration)
-                except StorageError:
-                    raise
-                except Exception:  # sampling or admission tripped on what a child holds: this proposal failed
-                    self.tell.failed("admission_error", iteration)
-                finally:
-                    await self.turns.settle(iteration)
+    async def _proposals(self, iterations: Iterator[int]) -> None:
+        """One proposer: ask, propose, admit; a child to judge goes into the ready queue."""
+        for iteration in iterations:
+            if self.tally.halted:
+                break
+            child = await self._child(iteration)
+            if child is None:  # no child, a duplicate, or a stop: the iteration is done
+                await self.turns.settle(iteration)
+            else:
+                await self.ready.put(child)  # waits while the queue is full
 
-        # Up to `parallel_proposals` proposals in flight and `parallel_evaluations` evaluations;
-        # a worker whose child waits for an evaluation slot is the bounded queue between them.
-        workers = self.settings.parallel_evaluations + self.settings.parallel_proposals
-        await asyncio.gather(*(worker() for _ in range(workers)))
+    async def _child(self, iteration: int) -> Child | None:
+        try:
+            ask = await self.sampler.ask(iteration)
+            proposal = await self.proposer.propose(ask)
+            if proposal is None:  # no child (a counted failure), or a cap or stop came first
+                return None
+            node = self.admission.admit(ask, proposal)
+            if node.status == "duplicate":
+                self.tell.duplicate(proposal, ask)
+                return None
+        except StorageError:
+            raise
+        except Exception:  # sampling or admission tripped on what a child holds: this proposal failed
+            self.tell.failed("admission_error", iteration)
+            return None
+        return Child(ask, proposal, node)
 
-    async def _iteration(self, iteration: int) -> None:
-        ask = await self.sampler.ask(iteration)
-        proposal = await self.proposer.propose(ask)
-        if proposal is None:  # no child (a counted failure), or a cap or stop came first
-            return
-        node = self.admission.admit(ask, proposal)
-        if node.status == "duplicate":
-            self.tell.duplicate(proposal, ask)
-            return
-        self.tell.evaluated(proposal, ask, await self.evaluator.evaluate(node))
+    async def _evaluations(self) -> None:
+        """One evaluation slot: the ready queue's children, judged and told, until it is closed."""
+        async for child in self.ready:
+            try:
+                self.tell.evaluated(child.proposal, child.ask, await self.evaluator.evaluate(child.node))
+            except StorageError:
+                raise
+            except Exception:  # the mutator tripped on the verdict: counted as before, the run goes on
+                self.tell.failed("admission_error", child.ask.iteration)
+            finally:
+                await self.turns.settle(child.ask.iteration)
 
     def _resume(self) -> Iterator[int]:
         """Rebuild what a resumed run learnt, and the iterations its budget has left, numbered on
-        from the last one tried (child or not); one shared iterator for all workers."""
+        from the last one tried (child or not); one shared iterator for all proposers."""
         run = self.archive.find_run(str(self.run.id))
         failed = failed_iterations(run.failed_arms)
         self.turns.rebuild(self.archive, self.run.id, failed)

@@ -5,7 +5,9 @@ capabilities after it starts, which clears the parent-death signal until it sets
 host SIGKILLed in that window leaves the server running. The watchdog closes the window: a small
 process blocked reading a pipe whose only writer is this process; when the host dies the pipe
 reaches EOF and the watchdog kills and removes every cgroup jail the host made
-(`cgroup.remove_owned_by`), then exits. Started once per process, before its first warm server."""
+(`cgroup.remove_owned_by`), then exits. Started once per process, before its first warm server,
+as `python -I -S`: it needs the standard library and this package only, and the site-packages'
+start-up hooks would cost it a third more memory for its whole life."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ def ensure() -> None:
         read, write = os.pipe()  # not inheritable: no other child holds the write end
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", _CODE, str(host), str(Path(__file__).resolve().parents[1])],
+                [sys.executable, "-I", "-S", "-c", _CODE, str(host), str(Path(__file__).resolve().parents[1])],
                 stdin=read,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

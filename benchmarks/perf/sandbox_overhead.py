@@ -10,13 +10,15 @@ median and the 90th percentile in milliseconds, and each backend's median as a m
 floor's. Docker rows are left out, with the reason, when the docker backend is not usable.
 
 A second table does the same for a real evaluation job: bin_packing's OR3 stage with its seed
-program (harness, instances, numpy), run in this process as an in-process evaluator would (the
-module loaded fresh each time, numpy already imported), in the process backend, in the warm
-docker pool with every job exec'd, and in the warm pool with its fork-server (jobs forked from
-an interpreter that has numpy). Its multiples are of the in-process median. The image's
-interpreter and numpy are not the host's, so one more row times the harness in one process
-inside the container (no start per run): the sandbox's own cost is the gap between that row
-and the fork-server's.
+program as a run evaluates it, a judged job (the judge and the candidate in two processes over
+the channel; the judge sends each published instance in one call), in the process backend (two
+bubblewrap sandboxes per job), in the warm docker pool with every job exec'd, and in the warm
+pool with its fork-server. Its multiples are of the in-process row: the same packing in this
+process with no judge or channel (the seed's `priority` through the candidate's packer, the
+judge's room check; modules loaded fresh each time, numpy already imported). The image's
+interpreter and numpy are not the host's, so one more row times that in-process packing inside
+the container (no start per run): the sandbox's own cost is the gap between that row and the
+fork-server's.
 """
 
 from __future__ import annotations
@@ -57,69 +59,87 @@ def _sandbox_step(sandbox: Sandbox) -> Callable[[], None]:
 
 
 def _bin_packing_job() -> Job:
+    """bin_packing's OR3 stage with its seed program, as a run's evaluation makes it: a judged job
+    (the judge and the candidate in two processes, talking over the channel)."""
+    from dataclasses import replace
+
     from benchmarks.bin_packing import BinPacking
 
     task = BinPacking()
-    stage = task.stages()[0]
-    files = {**task.harness_files(stage), **{name: text.encode() for name, text in task.seed_files().items()}}
-    return Job(files=files, command=[PYTHON, "harness.py", stage.name], timeout_s=120)
+    stage = replace(task.stages()[0], secret=0)
+    return task.job(task.seed_files(), stage)
+
+
+#: The OR3 stage's work in one process, no judge and no channel: the seed's `priority` through
+#: the candidate's packer over every instance, the judge's room check on each bin. Run in a
+#: directory that holds the job's files (program.py, clade_packer.py, instances.json).
+PACK_IN_PROCESS = """
+import importlib.util, json, sys
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+_load("program", "program.py")
+packer = _load("clade_packer", "clade_packer.py")
+with open("instances.json") as handle:
+    instances = json.load(handle)
+for inst in instances.values():
+    items, remaining = inst["items"], [inst["capacity"]] * len(inst["items"])
+    for item, best in zip(items, packer.OnlinePacker(inst["capacity"], len(items)).place_all(items)):
+        assert remaining[best] - item >= 0
+        remaining[best] -= item
+"""
+
+
+def _in_process_files(job: Job) -> dict[str, bytes]:
+    assert job.candidate is not None
+    return {**job.candidate.files, "instances.json": job.files["instances.json"]}
 
 
 def _in_process_step(job: Job) -> Callable[[], None]:
-    """The job's command run in this interpreter, in a directory of its files, numpy loaded."""
-    import importlib.util
+    """The OR3 stage's work in this interpreter (PACK_IN_PROCESS), numpy loaded, modules fresh."""
     import os
     import tempfile
 
     import numpy  # noqa: F401  # an in-process evaluator has it already
 
     directory = tempfile.mkdtemp(prefix="clade-bench-")
-    for name, content in job.files.items():
+    for name, content in _in_process_files(job).items():
         Path(directory, name).write_bytes(content)
-    script, *arguments = list(job.command)[1:]
+    code = compile(PACK_IN_PROCESS, "<pack in process>", "exec")
 
     def step() -> None:
-        here, argv = os.getcwd(), sys.argv
+        here = os.getcwd()
         os.chdir(directory)
         try:
-            spec = importlib.util.spec_from_file_location("bench_harness", script)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            sys.argv = [script, *arguments]
-            module.main()
+            exec(code, {"__name__": "bench_pack"})
         finally:
             os.chdir(here)
-            sys.argv = argv
 
     return step
 
 
-#: Runs the job's harness `runs` times in one process inside the sandbox and reports each time:
-#: the evaluation's own cost under the image's interpreter and numpy, with no start at all.
+#: Times PACK_IN_PROCESS `runs` times in one process inside the sandbox: the evaluation's own cost
+#: under the image's interpreter and numpy, with no start and no channel at all.
 IN_IMAGE_DRIVER = """
-import importlib.util, json, sys, time
+import json, sys, time
 import numpy
-script, arguments, runs = sys.argv[1], sys.argv[2:-1], int(sys.argv[-1])
+code = compile(open("pack_in_process.py").read(), "pack_in_process.py", "exec")
 times = []
-for _ in range(runs):
+for _ in range(int(sys.argv[1])):
     started = time.perf_counter()
-    spec = importlib.util.spec_from_file_location("bench_harness", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.argv = [script, *arguments]
-    module.main()
+    exec(code, {"__name__": "bench_pack"})
     times.append((time.perf_counter() - started) * 1000)
-json.dump(times, open("times.json", "w"))
 json.dump(times, open("result.json", "w"))
 """
 
 
 def _in_image_times(sandbox: Sandbox, job: Job, runs: int) -> list[float]:
-    script, *arguments = list(job.command)[1:]
-    files = {**job.files, "bench_driver.py": IN_IMAGE_DRIVER.encode()}
-    command = [PYTHON, "bench_driver.py", script, *arguments, str(runs)]
-    outcome = sandbox.run(Job(files=files, command=command, timeout_s=600))
+    files = {**_in_process_files(job), "bench_driver.py": IN_IMAGE_DRIVER.encode(),
+             "pack_in_process.py": PACK_IN_PROCESS.encode()}  # fmt: skip
+    outcome = sandbox.run(Job(files=files, command=[PYTHON, "bench_driver.py", str(runs)], timeout_s=600))
     if not outcome.ok or not isinstance(outcome.result, list):
         raise SystemExit(f"the in-image timing job failed: {outcome.failure()}")
     return [float(value) for value in outcome.result]
@@ -128,8 +148,8 @@ def _in_image_times(sandbox: Sandbox, job: Job, runs: int) -> list[float]:
 def _job_step(sandbox: Sandbox, job: Job) -> Callable[[], None]:
     def step() -> None:
         outcome = sandbox.run(job)
-        if not outcome.ok:
-            raise SystemExit(f"{sandbox.name}: the bin-packing job failed: {outcome.failure()}")
+        if not outcome.ok or "assignments" not in (outcome.result or {}):
+            raise SystemExit(f"{sandbox.name}: the bin-packing job failed: {outcome.failure() or outcome.result}")
 
     return step
 

@@ -144,9 +144,13 @@ def test_an_openai_compatible_server_is_called_without_importing_litellm(server:
         "check_models(s)\n"
         "r = asyncio.run(LLMClient(s).complete('openai/scripted', [{'role': 'user', 'content': 'hi'}]))\n"
         "print(r.text, 'litellm' in sys.modules)\n"
+        "from agent.llm_transport import UNUSED_EXTRAS\n"
+        "print(*sorted(name for name in UNUSED_EXTRAS if name in sys.modules) or ['none'])\n"
+        "import importlib.util\n"  # kept out of the import only: code that wants one gets it
+        "print(all(importlib.util.find_spec(n) is None or importlib.import_module(n) for n in UNUSED_EXTRAS))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
-    assert done.stdout.split() == ["direct", "False"]
+    assert done.stdout.split() == ["direct", "False", "none", "True"], done.stdout
 
 
 def test_the_direct_transport_prices_a_known_model_as_litellm_does(
