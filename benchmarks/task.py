@@ -139,6 +139,13 @@ class Task(abc.ABC):
         privilege, so the judge trusts nothing it says."""
         return {}
 
+    def secret_instances(self, stage: Stage) -> bool:
+        """Whether the stage's instances are secret (drawn from `stage.secret`, never published).
+        On such a stage the candidate's own words (its output, the text of its faults) are kept
+        from the node's feedback and the archive: a candidate could print the instances it is
+        handed, and the next prompt would carry them to a child that hard-codes them."""
+        return False
+
     def baselines(self) -> Sequence[Baseline]:
         """Reference programs with the metrics they reproduce; the registry test runs them all."""
         return ()
@@ -258,9 +265,20 @@ def judged_job(task: Task, program: Mapping[str, bytes], stage: Stage, limits: L
     )
 
 
+FAULT_PREFIX = "candidate fault: "
+WITHHELD = "[the candidate's output on this stage is withheld: its instances are secret]"
+
+
 def fault(raw: Any) -> Check | None:
     """The invalid verdict of a judged stage whose candidate broke the protocol, else None."""
     if isinstance(raw, dict) and "fault" in raw:
         reason = raw["fault"]
-        return Check.invalid(f"candidate fault: {reason if isinstance(reason, str) else 'unreadable reason'}"[:400])
+        return Check.invalid(f"{FAULT_PREFIX}{reason if isinstance(reason, str) else 'unreadable reason'}"[:400])
     return None
+
+
+def withhold_fault(reason: str | None) -> str | None:
+    """A fault reason of a secret stage without the candidate's words (see `Task.secret_instances`)."""
+    if reason is not None and reason.startswith(FAULT_PREFIX):
+        return FAULT_PREFIX + "details withheld (the stage's instances are secret)"
+    return reason
