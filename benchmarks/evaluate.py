@@ -109,7 +109,7 @@ def _stage_result(
     """The stage's record; on a stage of secret instances (`secret`), with none of the candidate's
     output or fault text (see `Task.secret_instances`)."""
     if secret:
-        check = replace(check, reason=withhold_fault(check.reason)) if check is not None else None
+        check = withhold_fault(check) if check is not None else None
         outcome = replace(
             outcome,
             candidate_stdout=WITHHELD if outcome.candidate_stdout else "",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import json
 import math
 import re
@@ -205,6 +206,15 @@ class CodingAgent(SelfImprovingTask):
             limits=self.limits,
             candidate=Candidate(files=cases, command=[PYTHON, CHANNEL_FILE, "serve", "cases.py"]),
         )
+
+    def content_hash(self) -> str:
+        """The contract's hash, with the grading job's code and the hidden tests (not harness files)."""
+        digest = hashlib.sha256(super().content_hash().encode() + channel_source())
+        for name in ("judge.py", "cases.py"):
+            digest.update(_text(name).encode())
+        for problem in (*self._problems["quick"], *self._problems["full"]):
+            digest.update(problem.encode() + b"\0" + _text("problems", problem, "test_hidden.py").encode())
+        return digest.hexdigest()[:16]
 
     def check(self, stage: Stage, raw: Any) -> Check:
         if not isinstance(raw, dict):

@@ -7,9 +7,11 @@ words for such a stage, while a public stage keeps them (they help the search de
 from __future__ import annotations
 
 from benchmarks import evaluate
-from benchmarks.bin_packing import FRESH
+from benchmarks.bin_packing import FRESH, BinPacking
+from benchmarks.blackbox_optimizer import BlackboxOptimizer
+from benchmarks.task import Stage
 from sandboxes.process import ProcessSandbox
-from tests.benchmarks.test_forgery import SECRETS, PublishedAndFresh, SmallBinPacking
+from tests.benchmarks.test_forgery import SECRETS, PublishedAndFresh, QuickBlackbox, SmallBinPacking, _seed
 
 MARK = "LEAKED-ITEM"
 
@@ -22,6 +24,19 @@ def priority(item, bins):
     return -(bins - item)
 """
 
+
+class SecretFresh(SmallBinPacking):
+    """The fresh stage alone, secret as in the shipped task (test_forgery's copy reads fault texts)."""
+
+    def secret_instances(self, stage: Stage) -> bool:
+        return BinPacking.secret_instances(self, stage)
+
+
+class SecretFreshAfterPublic(PublishedAndFresh):
+    def secret_instances(self, stage: Stage) -> bool:
+        return BinPacking.secret_instances(self, stage)
+
+
 RAISES_WITH_ITEMS = f"""
 _seen = []
 def priority(item, bins):
@@ -33,7 +48,7 @@ def priority(item, bins):
 
 
 def test_what_a_candidate_prints_on_a_secret_stage_reaches_no_feedback() -> None:
-    task = PublishedAndFresh()
+    task = SecretFreshAfterPublic()
     evaluation = evaluate(task, {task.main_file: PRINTS_ITEMS}, ProcessSandbox(), secrets=SECRETS)
     assert evaluation.status == "valid", evaluation.reason
     public, fresh = evaluation.stages
@@ -45,9 +60,36 @@ def test_what_a_candidate_prints_on_a_secret_stage_reaches_no_feedback() -> None
 
 
 def test_a_fault_on_a_secret_stage_says_no_word_of_the_candidates() -> None:
-    task = SmallBinPacking()
+    task = SecretFresh()
     evaluation = evaluate(task, {task.main_file: RAISES_WITH_ITEMS}, ProcessSandbox(), secrets=SECRETS)
     assert evaluation.status == "invalid"
-    assert evaluation.reason is not None and "candidate fault" in evaluation.reason
+    assert evaluation.reason is not None and "packer.place() raised ValueError" in evaluation.reason
     assert MARK not in evaluation.reason and MARK not in evaluation.feedback, evaluation.feedback
     assert all(MARK not in s.stderr_tail + s.stdout_tail for s in evaluation.stages)
+
+
+def test_a_judges_own_fault_keeps_its_words_but_not_the_candidates_values() -> None:
+    task = SecretFresh()
+    forged = "import clade_packer\nclade_packer.OnlinePacker.place = lambda self, item: 'LEAKED-ITEM'\n"
+    evaluation = evaluate(task, {task.main_file: forged + PRINTS_ITEMS}, ProcessSandbox(), secrets=SECRETS)
+    assert evaluation.reason is not None and "has no room" in evaluation.reason, evaluation.reason
+    assert MARK not in evaluation.feedback, evaluation.feedback
+
+
+class SecretQuickBlackbox(QuickBlackbox):
+    def secret_instances(self, stage: Stage) -> bool:
+        return BlackboxOptimizer.secret_instances(self, stage)
+
+
+def test_what_a_blackbox_candidate_is_told_stays_out_of_the_feedback() -> None:
+    task = SecretQuickBlackbox()
+    source = _seed(task).replace(
+        "    def tell(self, points: np.ndarray, values: np.ndarray) -> None:\n",
+        "    def tell(self, points: np.ndarray, values: np.ndarray) -> None:\n"
+        f"        import sys; print('{MARK}', values.tolist(), file=sys.stderr)\n",
+    )
+    assert MARK in source
+    evaluation = evaluate(task, {task.main_file: source}, ProcessSandbox(), secrets=SECRETS)
+    assert evaluation.status == "valid", evaluation.reason
+    assert all(MARK not in s.stderr_tail + s.stdout_tail for s in evaluation.stages)
+    assert MARK not in evaluation.feedback
