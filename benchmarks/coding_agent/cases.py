@@ -3,7 +3,7 @@
 The judge (judge.py, another uid, another directory) runs each problem's hidden tests in its own
 process against a stand-in `solution` module whose every call crosses the channel to here
 (`python clade_channel.py serve cases.py`). This process imports no solution itself:
-`load(problem, timeout_s)` starts a fresh process for one solution (it serves this same file
+`load(problem, timeout_s)` forks a fresh process for one solution (it serves this same file
 with `cases/<problem>/solution.py` imported), so a solution that hangs or dies costs only its
 own problem, and `relay` passes one call to it under a time limit, killing it when the limit
 passes. Whatever runs here runs at the candidate's privilege and decides nothing: it only
@@ -23,7 +23,6 @@ import itertools
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 import types
@@ -36,7 +35,7 @@ ITEMS = 100_000
 MESSAGE_CHARS = 2000
 
 _running: dict = {}
-"""This process's one solution process: `proc` and `link` (a channel to it), when one runs."""
+"""This process's one solution process: `pid` and `link` (a channel to it), when one runs."""
 
 
 # ---- the relaying process (the job's candidate process) ----
@@ -49,25 +48,35 @@ def load(problem, timeout_s):
         return ["x", "not a problem name"]
     directory = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases", problem)
     ours, theirs = socket.socketpair()
-    env = {**os.environ, CASE_ENV: directory, channel.CHANNEL_ENV: str(theirs.fileno())}
-    command = [sys.executable, os.path.abspath(channel.__file__), "serve", os.path.abspath(__file__)]
     try:
-        proc = subprocess.Popen(
-            command, cwd=directory, env=env, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
+        pid = os.fork()  # this process has imported the channel (and NumPy) once for all problems
     except OSError as exc:
         ours.close()
-        return ["x", f"cannot start the solution's process: {exc}"]
-    finally:
         theirs.close()
-    _running.update(proc=proc, link=channel.Channel(ours, float(timeout_s)))
+        return ["x", f"cannot start the solution's process: {exc}"]
+    if pid == 0:
+        _solution_process(directory, ours, theirs)
+    theirs.close()
+    _running.update(pid=pid, link=channel.Channel(ours, float(timeout_s)))
     started = time.monotonic()
     try:
         _running["link"]._expect_reply(channel.READY, float(timeout_s), "importing the solution")
     except channel.CandidateFault as fault:
         return _failed(fault, started, timeout_s)
     return relay("describe", [], timeout_s - (time.monotonic() - started))
+
+
+def _solution_process(directory, ours, theirs):
+    """The forked child: without the judge's channel, it serves this file with the solution imported."""
+    try:
+        os.setsid()
+        ours.close()
+        os.close(int(os.environ.get(channel.CHANNEL_ENV, channel.CHANNEL_FD)))
+        os.chdir(directory)
+        os.environ[CASE_ENV] = directory
+        channel.serve(os.path.abspath(__file__), theirs.fileno())
+    finally:
+        os._exit(0)
 
 
 def relay(function, args, timeout_s):
@@ -89,13 +98,14 @@ def _failed(fault, started, timeout_s):
 
 
 def _stop():
-    proc, link = _running.pop("proc", None), _running.pop("link", None)
+    pid, link = _running.pop("pid", None), _running.pop("link", None)
     if link is not None:
         link.close()
-    if proc is not None:
+    if pid is not None:
         with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 # ---- the solution's process (the same file, served with the solution imported) ----
