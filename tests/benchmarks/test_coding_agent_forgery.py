@@ -10,13 +10,15 @@ beside it in the same job is solved (so the job itself works).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from benchmarks.coding_agent import CodingAgent, CodingAgentSettings
 from benchmarks.task import Check
-from sandboxes.process import ProcessSandbox
+from sandboxes import Sandbox
+from tests.sandboxes.conftest import open_backend
 
 PROBLEMS = Path(__file__).parents[2] / "benchmarks" / "coding_agent" / "problems"
 
@@ -101,37 +103,47 @@ def two_fer(name="you"):
     return _Opaque()
 """
 
+STR_EQUAL_TO_EVERYTHING = EQUAL_TO_EVERYTHING.replace("return _Opaque()", "return _Anything('x')")
+
 ATTACKS = {
     "patch_unittest": ("leap", PATCH_UNITTEST),
     "nonce_from_frames": ("leap", NONCE_FROM_FRAMES),
     "read_hidden_tests": ("leap", READ_HIDDEN_TESTS),
     "exit_early": ("leap", EXIT_EARLY),
     "equal_to_everything": ("two_fer", EQUAL_TO_EVERYTHING),
+    "str_equal_to_everything": ("two_fer", STR_EQUAL_TO_EVERYTHING),
 }
 
 
-def _verify(solutions: dict[str, str]) -> Check:
+@pytest.fixture(scope="module", params=["process", pytest.param("docker-warm", marks=pytest.mark.docker)])
+def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    opened = open_backend(request.param)
+    yield opened
+    opened.close()
+
+
+def _verify(sandbox: Sandbox, solutions: dict[str, str]) -> Check:
     task = CodingAgent(CodingAgentSettings(quick=tuple(solutions), full=(), test_timeout_s=20))
     stage = task.stages()[0]
     run = {"mode": "run", "stage": "quick", "problems": {p: {"solution": s} for p, s in solutions.items()}}
     job = task.verify_job(stage, run)
     assert job is not None
-    outcome = ProcessSandbox().run(job)
+    outcome = sandbox.run(job)
     assert outcome.failure() is None, outcome.stderr
     return task.check(stage, {"run": run, "verify": outcome.result})
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
-def test_a_forged_solution_is_not_solved_while_an_honest_one_beside_it_is(attack: str) -> None:
+def test_a_forged_solution_is_not_solved_while_an_honest_one_beside_it_is(sandbox: Sandbox, attack: str) -> None:
     problem, source = ATTACKS[attack]
     honest = "hamming"
-    check = _verify({problem: source, honest: (PROBLEMS / honest / "reference.py").read_text()})
+    check = _verify(sandbox, {problem: source, honest: (PROBLEMS / honest / "reference.py").read_text()})
     assert check.valid, check.reason
     assert check.metrics[f"solved_{honest}"] == 1.0, check.log
     assert check.metrics[f"solved_{problem}"] == 0.0, check.log
 
 
-def test_a_solution_that_hangs_fails_its_problem_but_not_the_next_one() -> None:
+def test_a_solution_that_hangs_fails_its_problem_but_not_the_next_one(sandbox: Sandbox) -> None:
     hang = "def distance(a, b):\n    while True:\n        pass\n"  # hamming runs before leap
     task = CodingAgent(CodingAgentSettings(quick=("leap", "hamming"), full=(), test_timeout_s=3))
     stage = task.stages()[0]
@@ -139,7 +151,7 @@ def test_a_solution_that_hangs_fails_its_problem_but_not_the_next_one() -> None:
     run = {"mode": "run", "stage": "quick", "problems": {p: {"solution": s} for p, s in solutions.items()}}
     job = task.verify_job(stage, run)
     assert job is not None
-    outcome = ProcessSandbox().run(job)
+    outcome = sandbox.run(job)
     check = task.check(stage, {"run": run, "verify": outcome.result})
     assert check.metrics["solved_hamming"] == 0.0 and "timed out" in check.log
     assert check.metrics["solved_leap"] == 1.0, check.log
