@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from archive.vocabulary import Verdict
-from benchmarks.task import Check, Stage, Task
+from benchmarks.task import WITHHELD, Check, Stage, Task, withhold_fault
 from sandboxes.base import Job, Outcome, Sandbox
 
 VALID, INVALID, ERROR = Verdict.VALID, Verdict.INVALID, Verdict.ERROR
@@ -103,7 +103,18 @@ def _tail(judge: str, candidate: str) -> str:
     return joined[-TAIL_CHARS:]
 
 
-def _stage_result(stage: Stage, outcome: Outcome, check: Check | None, fault: str | None = None) -> StageResult:
+def _stage_result(
+    stage: Stage, outcome: Outcome, check: Check | None, fault: str | None = None, secret: bool = False
+) -> StageResult:
+    """The stage's record; on a stage of secret instances (`secret`), with none of the candidate's
+    output or fault text (see `Task.secret_instances`)."""
+    if secret:
+        check = withhold_fault(check) if check is not None else None
+        outcome = replace(
+            outcome,
+            candidate_stdout=WITHHELD if outcome.candidate_stdout else "",
+            candidate_stderr=WITHHELD if outcome.candidate_stderr else "",
+        )
     failure = fault or outcome.failure()
     status: str
     score: float | None
@@ -208,7 +219,8 @@ def evaluate(
         stage = replace(declared, secret=secret)
         try:
             outcome, check = _run_stage(task, program, stage, sandbox, attach)
-            result = _trusted("the task's verdict", _stage_result, stage, outcome, check)
+            secret_stage = bool(_trusted("the task's secret_instances", task.secret_instances, stage))
+            result = _trusted("the task's verdict", _stage_result, stage, outcome, check, None, secret_stage)
         except TrustedCodeFailed as failed:
             result = _stage_result(stage, Outcome.refused("host", str(failed)), None, fault=str(failed))
             check = None

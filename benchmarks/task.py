@@ -56,6 +56,9 @@ class Check:
     log: str = ""
     """What a mutator should read about this stage beyond the score (e.g. which hidden tests
     failed and how); it joins the node's feedback."""
+    secret_reason: str | None = None
+    """The reason in the judge's words alone, shown instead of `reason` on a stage of secret
+    instances (`Task.secret_instances`); None: `reason` holds nothing of the candidate's."""
 
     @classmethod
     def invalid(cls, reason: str) -> Check:
@@ -138,6 +141,13 @@ class Task(abc.ABC):
         constructs over the channel), placed beside the program; it runs with the candidate's
         privilege, so the judge trusts nothing it says."""
         return {}
+
+    def secret_instances(self, stage: Stage) -> bool:
+        """Whether the stage's instances are secret (drawn from `stage.secret`, never published).
+        On such a stage the candidate's own words (its output, the text of its faults) are kept
+        from the node's feedback and the archive: a candidate could print the instances it is
+        handed, and the next prompt would carry them to a child that hard-codes them."""
+        return False
 
     def baselines(self) -> Sequence[Baseline]:
         """Reference programs with the metrics they reproduce; the registry test runs them all."""
@@ -258,9 +268,24 @@ def judged_job(task: Task, program: Mapping[str, bytes], stage: Stage, limits: L
     )
 
 
+FAULT_PREFIX = "candidate fault: "
+WITHHELD = "[the candidate's output on this stage is withheld: its instances are secret]"
+
+
 def fault(raw: Any) -> Check | None:
     """The invalid verdict of a judged stage whose candidate broke the protocol, else None."""
     if isinstance(raw, dict) and "fault" in raw:
-        reason = raw["fault"]
-        return Check.invalid(f"candidate fault: {reason if isinstance(reason, str) else 'unreadable reason'}"[:400])
+        reason, brief = raw["fault"], raw.get("fault_brief")
+        full = f"{FAULT_PREFIX}{reason if isinstance(reason, str) else 'unreadable reason'}"[:400]
+        short = f"{FAULT_PREFIX}{brief} (details withheld)"[:400] if isinstance(brief, str) else None
+        return Check(valid=False, reason=full, secret_reason=short)
     return None
+
+
+def withhold_fault(check: Check) -> Check:
+    """A secret stage's check without the candidate's words in its reason (`Task.secret_instances`):
+    a fault keeps only the judge's brief of it."""
+    reason = check.reason
+    if reason is not None and reason.startswith(FAULT_PREFIX):
+        reason = check.secret_reason or FAULT_PREFIX + "details withheld (the stage's instances are secret)"
+    return replace(check, reason=reason)

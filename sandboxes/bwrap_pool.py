@@ -17,9 +17,12 @@ each job the server kills every process of the job uids and empties /work, /cand
 are bounded by a cgroup of its own (the job's limits; the servers' few processes count too),
 so the pool is used only where a cgroup is writable, as root (the job uids need a privileged
 bwrap), for single-process jobs without GPUs or the LLM gateway; other jobs take the per-job
-path. Judged jobs take it too: the server could run them (it does in docker), but judge and
-candidate would share the sandbox's PID namespace (the candidate reads the judge's command
-line in /proc) and its /tmp, where the per-job path gives each its own.
+path. Judged jobs take it too: the server could run them (it does in docker, with /tmp and
+/dev/shm split between the two uids), but judge and candidate would share the sandbox's PID
+namespace (the candidate sees the judge's pid and command line in /proc), and the server keeps
+no capability to give the candidate a namespace of its own (no CAP_SYS_ADMIN; a nested user
+namespace would hand the candidate every capability inside it), where the per-job path gives
+each process its own sandbox.
 """
 
 from __future__ import annotations

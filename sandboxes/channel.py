@@ -23,6 +23,7 @@ element count and sizes and raises nothing but `ChannelError`.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import select
@@ -63,7 +64,15 @@ class ChannelError(Exception):
 
 
 class CandidateFault(Exception):
-    """The candidate failed a call: error reply, timeout, EOF or malformed frame (one-line reason)."""
+    """The candidate failed a call: error reply, timeout, EOF or malformed frame (one-line reason).
+
+    `brief` says the same in the judge's words alone, with nothing the candidate chose (no
+    message or value of its own) and no instance data; it stands for the reason where a stage's
+    instances are secret and the candidate must not reach the next prompt."""
+
+    def __init__(self, reason: str, brief: str = "the reply broke the protocol") -> None:
+        super().__init__(reason)
+        self.brief = brief
 
 
 class Ref:
@@ -337,23 +346,31 @@ class Channel:
             kind, body = self.reader.read(time.monotonic() + timeout_s)
             value = decode(body)
         except TimeoutError:
-            raise CandidateFault(f"{what} took longer than {timeout_s:g}s") from None
+            late = f"{what} took longer than {timeout_s:g}s"
+            raise CandidateFault(late, late) from None
         except (EOFError, OSError):
-            raise CandidateFault(f"the candidate's process ended while {what}") from None
+            ended = f"the candidate's process ended while {what}"
+            raise CandidateFault(ended, ended) from None
         except ChannelError as exc:
-            raise CandidateFault(f"malformed reply while {what}: {exc}") from None
+            raise CandidateFault(f"malformed reply while {what}: {exc}", f"malformed reply while {what}") from None
         if kind == ERROR:
             text = value if isinstance(value, str) else repr(value)
-            raise CandidateFault(f"{what}: {_one_line(text)}")
+            name = text.partition(":")[0].strip()
+            known = isinstance(getattr(builtins, name, None), type) and issubclass(
+                getattr(builtins, name), BaseException
+            )
+            raise CandidateFault(f"{what}: {_one_line(text)}", f"{what} raised {name if known else 'an error'}")
         if kind != wanted:
-            raise CandidateFault(f"unexpected frame kind {kind} while {what}")
+            unexpected = f"unexpected frame kind {kind} while {what}"
+            raise CandidateFault(unexpected, unexpected)
         return value
 
     def _send(self, kind: int, value: Any) -> None:
         try:
             self.sock.sendall(_frame(kind, value))
         except OSError:
-            raise CandidateFault("the candidate's process closed the channel") from None
+            closed = "the candidate's process closed the channel"
+            raise CandidateFault(closed, closed) from None
 
     def call(
         self, target: str, *args: Any, timeout_s: float | None = None, kwargs: dict[str, Any] | None = None
@@ -397,7 +414,7 @@ def run_judge(stage: str, body: Callable[[Channel], dict[str, Any]], timeout_s: 
         channel = Channel.open(timeout_s)
         result = {"stage": stage, **body(channel)}
     except CandidateFault as fault:
-        result = {"stage": stage, "fault": _one_line(str(fault))}
+        result = {"stage": stage, "fault": _one_line(str(fault)), "fault_brief": _one_line(fault.brief)}
     with open("result.json.tmp", "w") as handle:
         json.dump(result, handle, allow_nan=False)
     os.replace("result.json.tmp", "result.json")

@@ -12,7 +12,10 @@ removed at the next start. Only the job's files go in, over the attach stream; a
 job (`Job.gateway_socket`) also gets the LLM gateway's socket file bind-mounted, nothing else.
 
 A judged job (`Job.candidate`) runs its judge in /work and its candidate in /candidate, under
-the two uids, joined only by a socketpair on fd 3; the result file is read from /work only,
+the two uids, joined only by a socketpair on fd 3, each with a 0700 $TMPDIR of its own in a /tmp
+neither can list or write, /dev/shm unlistable and umask 077 (see `jobserver._scratch_for`);
+they share the container's PID namespace (the judge's pid and command line are visible, its
+memory, environment and descriptors are not); the result file is read from /work only,
 and comes back as raw bytes after the reply (bounded by RESULT_LIMIT_BYTES on both sides).
 
 `warm=True` keeps containers between jobs (see `sandboxes.pool`); `warm=False` makes a fresh

@@ -175,6 +175,7 @@ def _setup(request: dict[str, Any], fds: list[int], keep_fd: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
     resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.umask(0o077)  # the job server's UMASK: what the job creates is its uid's alone
     with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as handle:
         handle.write("1000")
     ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # dumpable again, as after exec: its own uid may trace it

@@ -54,9 +54,13 @@ from typing import Any, BinaryIO
 WORK = "/work"
 CANDIDATE_WORK = "/candidate"
 SCRATCH = (WORK, CANDIDATE_WORK, "/tmp", "/dev/shm")
+#: Every job process's umask: what it creates anywhere (/dev/shm too) is its uid's alone.
+UMASK = 0o077
 JUDGE_UID = 65533
 CANDIDATE_UID = 65534
 JOB_UIDS = (JUDGE_UID, CANDIDATE_UID)
+#: A judged job's private temporary directories (its processes' $TMPDIR), one per uid, 0700.
+PRIVATE_TMP = {JUDGE_UID: "/tmp/judge", CANDIDATE_UID: "/tmp/candidate"}
 CHANNEL_FD = 3
 CHANNEL_ENV = "CLADE_CHANNEL_FD"
 REPLY_TAG = b"CLADE-REPLY"
@@ -306,6 +310,7 @@ def _spawn(
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
             resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            os.umask(UMASK)
             try:  # the job, not the server, is the one the kernel's OOM killer should pick
                 with open("/proc/self/oom_score_adj", "w") as handle:
                     handle.write("1000")
@@ -463,6 +468,29 @@ def _environment(home: str, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def _scratch_for(judged: bool) -> dict[int, str]:
+    """Set up /tmp and /dev/shm for the next job; each job uid's $TMPDIR.
+
+    A plain job has them to itself (1777). In a judged job the server has no mount namespace to
+    give each side a tmpfs of its own, so it splits the shared ones: /tmp becomes 0711 (no one
+    lists it or creates in it) holding a 0700 directory per uid, each side's $TMPDIR; /dev/shm,
+    where POSIX semaphores and shared memory must be created at the top, becomes 1733 (no one
+    lists it; the sticky bit keeps each uid's entries its own), and with every job process's
+    umask of 077 what either side creates there is unreadable to the other.
+    """
+    if os.getuid() != 0:  # a server that cannot switch uids runs no judged job
+        return {CANDIDATE_UID: "/tmp"}
+    os.chmod("/tmp", 0o711 if judged else 0o1777)
+    with contextlib.suppress(OSError):
+        os.chmod("/dev/shm", 0o1733 if judged else 0o1777)
+    if not judged:
+        return {CANDIDATE_UID: "/tmp"}
+    for uid, path in PRIVATE_TMP.items():
+        os.mkdir(path, 0o700)
+        os.chown(path, uid, uid)
+    return dict(PRIVATE_TMP)
+
+
 def run_job(stream: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
     """Place the files, run the job under the deadline, collect, clean up.
 
@@ -473,6 +501,7 @@ def run_job(stream: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any], i
     if candidate is not None and os.getuid() != 0:
         raise ValueError("a judged job needs the server to run as root (it cannot switch uids)")
     judge_uid = JUDGE_UID if candidate is not None else CANDIDATE_UID
+    tmp = _scratch_for(candidate is not None)
     _place_files(stream, WORK, header["files"], judge_uid)
     if candidate is not None:
         _place_files(stream, CANDIDATE_WORK, candidate["files"], CANDIDATE_UID)
@@ -482,13 +511,15 @@ def run_job(stream: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any], i
     channel = None
     try:
         if candidate is None:
-            children.append(_start(header, header["command"], WORK, _environment(WORK, header["env"]), judge_uid, None))
+            env = _environment(WORK, header["env"])
+            children.append(_start(header, header["command"], WORK, env, judge_uid, None))
         else:
             channel = socket.socketpair()
             fd_env = {CHANNEL_ENV: str(CHANNEL_FD)}
-            judge_env = _environment(WORK, {**header["env"], **fd_env})
+            judge_env = _environment(WORK, {**header["env"], **fd_env, "TMPDIR": tmp[JUDGE_UID]})
             children.append(_start(header, header["command"], WORK, judge_env, judge_uid, channel[0].fileno()))
-            candidate_env = _environment(CANDIDATE_WORK, fd_env)  # never the judge's variables
+            # none of the judge's variables, its own temporary directory
+            candidate_env = _environment(CANDIDATE_WORK, {**fd_env, "TMPDIR": tmp[CANDIDATE_UID]})
             children.append(
                 _start(header, candidate["command"], CANDIDATE_WORK, candidate_env, CANDIDATE_UID, channel[1].fileno())
             )

@@ -36,7 +36,7 @@ gateway run instead in a warm pool (sandboxes.bwrap_pool): long-lived bubblewrap
 the same tree whose PID 1 is the docker backend's job server and fork-server, so each Python
 job is a fork of a warm interpreter under its own uid, directory and limits (`warm=False` turns it off). A judged job
 keeps its two sandboxes: in a warm one, judge and candidate would share a PID namespace (the
-candidate could read the judge's command line in /proc) and /tmp.
+candidate could read the judge's command line in /proc; see sandboxes/bwrap_pool.py).
 
 Where bubblewrap cannot run (not installed; not root and no unprivileged user namespaces),
 the backend is *weak* (`ProcessSandbox.weakness` says why, `auto` refuses hostile work without

@@ -154,6 +154,9 @@ class BinPacking(Task):
     def candidate_files(self, stage: Stage) -> dict[str, bytes]:
         return {"clade_packer.py": _text("packer.py").encode()}
 
+    def secret_instances(self, stage: Stage) -> bool:
+        return stage.name == FRESH
+
     def check(self, stage: Stage, raw: Any) -> Check:
         faulted = fault(raw)
         if faulted is not None:

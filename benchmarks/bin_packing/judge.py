@@ -24,11 +24,14 @@ def pack(channel, items, capacity, online):
     else:
         bins = channel.call("packer.place_all", np.asarray(items, dtype=float), timeout_s=PER_CALL_S * len(items))
         if not isinstance(bins, list) or len(bins) != len(items):
-            raise CandidateFault(f"place_all returned {type(bins).__name__}, not {len(items)} bins")
+            raise CandidateFault(
+                f"place_all returned {type(bins).__name__}, not {len(items)} bins",
+                "place_all returned no list of bins, one per item",
+            )
     chosen = []
     for item, best in zip(items, bins, strict=True):
         if type(best) is not int or not 0 <= best < len(items) or remaining[best] - item < 0:
-            raise CandidateFault(f"bin {best!r} has no room for item {item:g}")
+            raise CandidateFault(f"bin {best!r} has no room for item {item:g}", "a bin chosen has no room for the item")
         remaining[best] -= item
         chosen.append(best)
     return chosen

@@ -132,6 +132,9 @@ class BlackboxOptimizer(Task):
         spec = {"dim": DIM, "lower": LOWER, "upper": UPPER, "budget": BUDGET, "runs": planned}
         return {"judge.py": _text("judge.py").encode(), "runs.json": json.dumps(spec).encode()}
 
+    def secret_instances(self, stage: Stage) -> bool:
+        return True  # every stage's problems come from its secret
+
     def command(self, stage: Stage) -> list[str]:
         return [PYTHON, "judge.py", stage.name]
 

@@ -28,11 +28,13 @@ def optimise(channel, index, run, dim, lower, upper, budget):
     while len(points) < budget:
         asked = channel.call(f"{handle}.ask", timeout_s=PER_CALL_S)
         if not isinstance(asked, np.ndarray) or asked.dtype.kind not in "fi":
-            raise CandidateFault(f"ask() must return an array of shape (k, {dim}), got {type(asked).__name__}")
+            must = f"ask() must return an array of shape (k, {dim})"
+            raise CandidateFault(f"{must}, got {type(asked).__name__}", must)
         asked = asked.astype(float)
         batch = asked.reshape(1, -1) if asked.ndim == 1 else asked
         if batch.ndim != 2 or batch.shape[1] != dim or len(batch) == 0:
-            raise CandidateFault(f"ask() must return points of shape (k, {dim}) with k >= 1, got {asked.shape}")
+            must = f"ask() must return points of shape (k, {dim}) with k >= 1"
+            raise CandidateFault(f"{must}, got {asked.shape}", must)
         batch = np.clip(batch[: budget - len(points)], lower, upper)
         points.extend(encode(x) for x in batch)
         if not np.isfinite(batch).all():

@@ -8,20 +8,23 @@ description, a stub, hidden unit tests); its children are made by the agent edit
 
 Each stage runs two sandbox jobs. The *run* job holds the agent, each problem's description and
 stub (never its tests) and reaches the LLM only through the host's gateway socket; the agent leaves
-`solution.py` per problem. The *verify* job (`verify_job`) holds the solutions and the hidden tests,
-has no LLM access, and runs each problem's tests in its own process. check() counts a problem solved
-only when its every hidden test ran and passed (the count of tests is taken from the test file here,
-on the host). Score = fraction of problems solved; the quick stage (10 problems) gates the full one.
+`solution.py` per problem. The *verify* job (`verify_job`) is a judged job with no LLM access:
+its judge (judge.py, under the judge's uid) holds the hidden tests and runs them in its own
+process, and each solution runs in a process of its own on the candidate's side (cases.py), where
+it only answers the tests' calls over the channel; it never sees the tests, their expected values,
+the test runner or the report. check() counts a problem solved only when its every hidden test ran
+and passed (the count of tests is taken from the test file here, on the host). Score = fraction of
+problems solved; the quick stage (10 problems) gates the full one.
 
-What it cannot stop: the verify job runs each solution beside its grader under one user, so a
-solution written to forge the grader's report (rather than to solve the problem) could; the hidden
-tests are kept from the agent, not from the solution's process.
+What it cannot stop: a solution sees each call's arguments (as any function does) and may keep
+state between calls; the agent itself (the run job) is trusted with nothing but its solutions.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import json
 import math
 import re
@@ -30,8 +33,8 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
-from benchmarks.task import Check, Improvement, SelfImprovingTask, Stage, TaskError
-from sandboxes.base import PYTHON, Job, Limits, Outcome
+from benchmarks.task import CHANNEL_FILE, Check, Improvement, SelfImprovingTask, Stage, TaskError, channel_source
+from sandboxes.base import PYTHON, Candidate, Job, Limits, Outcome
 
 QUICK = (
     "leap",
@@ -179,22 +182,39 @@ class CodingAgent(SelfImprovingTask):
         return [PYTHON, "harness.py", "run", stage.name]
 
     def verify_job(self, stage: Stage, raw: Any) -> Job | None:
-        """The hidden tests beside each solution the agent left; None when the raw output is not
-        the harness's (check() then rejects it)."""
+        """A judged job: the judge (judge.py) holds the hidden tests and runs them against each
+        solution the agent left, which stays in the candidate's process (cases.py) and only
+        answers the tests' calls over the channel. None when the raw output is not the
+        harness's (check() then rejects it)."""
         reports = _reports(raw, "run", stage.name)
         if reports is None:
             return None
-        files: dict[str, bytes] = {"harness.py": _text("harness.py").encode(), "settings.json": self._settings_file()}
+        judge: dict[str, bytes] = {"judge.py": _text("judge.py").encode(), "settings.json": self._settings_file()}
+        cases: dict[str, bytes] = {"cases.py": _text("cases.py").encode()}
         for problem in self._problems[stage.name]:
             report = reports.get(problem)
             solution = report.get("solution") if isinstance(report, dict) else None
             if isinstance(solution, str):
-                files[f"cases/{problem}/solution.py"] = solution.encode()
-                files[f"cases/{problem}/test_hidden.py"] = _text("problems", problem, "test_hidden.py").encode()
+                cases[f"cases/{problem}/solution.py"] = solution.encode()
+                judge[f"tests/{problem}/test_hidden.py"] = _text("problems", problem, "test_hidden.py").encode()
+        judge[CHANNEL_FILE] = cases[CHANNEL_FILE] = channel_source()
         timeout = len(self._problems[stage.name]) * (self.settings.test_timeout_s + 5) + 30
         return Job(
-            files=files, command=[PYTHON, "harness.py", "verify", stage.name], timeout_s=timeout, limits=self.limits
+            files=judge,
+            command=[PYTHON, "judge.py", stage.name],
+            timeout_s=timeout,
+            limits=self.limits,
+            candidate=Candidate(files=cases, command=[PYTHON, CHANNEL_FILE, "serve", "cases.py"]),
         )
+
+    def content_hash(self) -> str:
+        """The contract's hash, with the grading job's code and the hidden tests (not harness files)."""
+        digest = hashlib.sha256(super().content_hash().encode() + channel_source())
+        for name in ("judge.py", "cases.py"):
+            digest.update(_text(name).encode())
+        for problem in (*self._problems["quick"], *self._problems["full"]):
+            digest.update(problem.encode() + b"\0" + _text("problems", problem, "test_hidden.py").encode())
+        return digest.hexdigest()[:16]
 
     def check(self, stage: Stage, raw: Any) -> Check:
         if not isinstance(raw, dict):

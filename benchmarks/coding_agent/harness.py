@@ -1,28 +1,23 @@
-"""Runs inside the sandbox. Three modes, one per kind of job the coding_agent task sends:
+"""Runs inside the sandbox. Two modes, one per kind of job the coding_agent task sends (the third,
+the verify job, is a judged job of its own: judge.py and cases.py):
 
 - `run STAGE`: the candidate agent (`agent.py`) works on each problem under `problems/<id>/`
   (description and stub only) in a scratch directory, a few at a time, each under a time limit;
   writes every problem's `solution.py` and transcript to result.json. The LLM is reached through
   the gateway socket the job exposes ($CLADE_LLM_SOCKET); no key is here.
-- `verify STAGE`: a separate job with no LLM access: each `cases/<id>/` holds a solution and its
-  hidden tests; each runs in its own process under a time limit, and reports a nonce-tagged line
-  the host checks (the nonce comes over stdin, so a solution cannot print the line in advance).
 - `improve`: the parent agent (`agent.py`) works on `improve/description.md` in `improve/`,
   which holds a copy of its own source; the edited copy is returned with a smoke test of it.
 
-The host trusts none of it: check() re-derives every verdict from the verify job's output.
+The host trusts none of it: the verdicts come from the verify job's judge alone.
 """
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
-import unittest
-from io import StringIO
 
 TRANSCRIPT_ENTRIES = 200
 ENTRY_CHARS = 2000
@@ -158,50 +153,6 @@ def run_stage(stage):
     write_result({"mode": "run", "stage": stage, "problems": results})
 
 
-def test_one(case_dir):
-    """Child process: run one case's hidden tests and print the nonce-tagged counts last."""
-    nonce = sys.stdin.readline().strip()
-    os.chdir(case_dir)
-    sys.path.insert(0, os.getcwd())
-    stream = StringIO()
-    try:
-        suite = unittest.defaultTestLoader.loadTestsFromName("test_hidden")
-        result = unittest.TextTestRunner(stream=stream, verbosity=2).run(suite)
-        counts = (result.testsRun, len(result.failures), len(result.errors) + len(result.unexpectedSuccesses))
-    except BaseException as exc:  # the solution failed to import, or exited while loading
-        stream.write(f"could not load the tests: {exc!r}\n")
-        counts = (0, 0, 1)
-    sys.stderr.write(stream.getvalue()[-OUTPUT_TAIL:])
-    sys.stderr.flush()
-    sys.stdout.write("\nCLADE-TESTS %s %d %d %d\n" % (nonce, *counts))
-    sys.stdout.flush()
-    os._exit(0)  # no atexit hook of the solution's runs after the report
-
-
-def verify_stage(stage):
-    settings = read_json("settings.json")
-    results = {}
-    for problem in sorted(os.listdir("cases")):
-        nonce = secrets.token_hex(16)
-        command = [sys.executable, os.path.abspath(__file__), "test-one", os.path.join("cases", problem)]
-        code, out, err, wall = run_limited(command, os.getcwd(), settings["test_timeout_s"], nonce + "\n")
-        counts = None
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) == 5 and parts[0] == "CLADE-TESTS" and parts[1] == nonce:
-                counts = [int(p) for p in parts[2:]]
-        results[problem] = {
-            "timed_out": code is None,
-            "tests_run": counts[0] if counts else 0,
-            "failures": counts[1] if counts else 0,
-            "errors": counts[2] if counts else 1,
-            "reported": counts is not None,
-            "output": err[-OUTPUT_TAIL:],
-            "wall_s": round(wall, 3),
-        }
-    write_result({"mode": "verify", "stage": stage, "problems": results})
-
-
 def improve():
     settings = read_json("settings.json")
     root = os.getcwd()
@@ -228,10 +179,6 @@ def main():
     mode = sys.argv[1]
     if mode == "run":
         run_stage(sys.argv[2])
-    elif mode == "verify":
-        verify_stage(sys.argv[2])
-    elif mode == "test-one":
-        test_one(sys.argv[2])
     elif mode == "improve":
         improve()
     else:

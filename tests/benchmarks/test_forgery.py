@@ -55,6 +55,9 @@ class SmallBinPacking(BinPacking):
     def stages(self) -> Sequence[Stage]:
         return (Stage(FRESH, timeout_s=60),)
 
+    def secret_instances(self, stage: Stage) -> bool:
+        return False  # the tests here read the candidate's fault text (test_hidden_output: withheld)
+
     def combine(self, checks: Sequence[Check]) -> Check:
         return checks[-1]
 
@@ -73,6 +76,9 @@ class PublishedAndFresh(SmallBinPacking):
 class QuickBlackbox(BlackboxOptimizer):
     def stages(self) -> Sequence[Stage]:
         return (Stage("quick", timeout_s=90),)
+
+    def secret_instances(self, stage: Stage) -> bool:
+        return False  # as SmallBinPacking's
 
 
 class Tsp50(TspConstructive):

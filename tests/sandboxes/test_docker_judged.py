@@ -306,10 +306,16 @@ def test_the_warm_pool_empties_both_directories_between_jobs(sandbox: Sandbox) -
     """
     candidate = """
         os.makedirs("mine"); open("mine/y", "w").write("candidate's"); os.chmod("mine", 0)
-        open(f"/tmp/from-candidate-{os.getpid()}", "w").write("x")  # a new name every job
-        open(f"/dev/shm/from-candidate-{os.getpid()}", "w").write("x")
-        print(json.dumps({"own": sorted(os.listdir(".")), "tmp": sorted(os.listdir("/tmp")),
-                          "shm": sorted(os.listdir("/dev/shm"))}))
+        import tempfile
+        fresh = {}
+        for path in (os.path.join(tempfile.gettempdir(), "from-candidate"), "/dev/shm/from-candidate"):
+            try:  # a name the previous job left would still be there
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                fresh[path] = True
+            except FileExistsError:
+                fresh[path] = False
+        print(json.dumps({"own": sorted(os.listdir(".")), "tmp": sorted(os.listdir(tempfile.gettempdir())),
+                          "fresh": sorted(fresh.values())}))
     """
     first = sandbox.run(_job(judge, candidate))
     second = sandbox.run(_job(judge, candidate))
@@ -317,7 +323,7 @@ def test_the_warm_pool_empties_both_directories_between_jobs(sandbox: Sandbox) -
     for outcome in (first, second):
         report = _report(outcome)
         assert report["own"] == ["candidate.py", "mine"]
-        assert len(report["tmp"]) == len(report["shm"]) == 1, report
+        assert report["tmp"] == ["from-candidate"] and report["fresh"] == [True, True], report
     assert sandbox.pool.size() == 1  # type: ignore[attr-defined]  # the same container served both
 
 

@@ -215,3 +215,64 @@ def test_the_timeout_ends_both(judged: Sandbox) -> None:
     assert outcome.status == "timed_out", outcome
     time.sleep(0.1)
     assert processes_with(f"{marker}=1") == []
+
+
+#: Writes the secret where a judge's libraries put scratch files ($TMPDIR, /tmp, /dev/shm), with
+#: the modes its process gives new files, then tells the candidate every path it wrote.
+SCRATCH_JUDGE = _source(f"""
+    import json, os, socket, tempfile
+    written = []
+    for path in (os.path.join(tempfile.gettempdir(), 'judge-scratch'), '/tmp/judge-scratch', '/dev/shm/judge-shm'):
+        try:
+            with open(path, 'w') as handle:
+                handle.write({SECRET!r})
+            written.append(path)
+        except OSError:
+            pass
+    fd, named = tempfile.mkstemp()
+    os.write(fd, {SECRET!r}.encode())
+    written.append(named)
+    channel = socket.socket(fileno=int(os.environ[{CHANNEL_ENV!r}]))
+    channel.sendall(json.dumps(written).encode() + b'\\n')
+    data = b''
+    while not data.endswith(b'\\n'):
+        chunk = channel.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    json.dump({{'written': written, 'tmp': tempfile.gettempdir(), 'report': json.loads(data or b'null')}},
+              open('result.json', 'w'))
+""")
+
+SCRATCH_CANDIDATE = _source(f"""
+    import json, os, socket, tempfile
+    channel = socket.socket(fileno={CHANNEL_FD})
+    paths = json.loads(channel.makefile('rb').readline())
+    found = []
+    for top in ('/tmp', '/dev/shm', '/var/tmp'):
+        for base, dirs, names in os.walk(top):
+            paths += [os.path.join(base, name) for name in names]
+    for path in paths:
+        try:
+            if {SECRET!r}.encode() in open(path, 'rb').read(1 << 20):
+                found.append(path)
+        except OSError:
+            pass
+    channel.sendall(json.dumps({{'found': found, 'tmp': tempfile.gettempdir()}}).encode() + b'\\n')
+""")
+
+
+def test_the_candidate_reaches_nothing_the_judge_writes_to_tmp_or_shm(judged: Sandbox) -> None:
+    job = Job(
+        files={"judge.py": SCRATCH_JUDGE},
+        command=[PYTHON, "judge.py"],
+        timeout_s=20,
+        limits=TEST_LIMITS,
+        candidate=Candidate(files={"candidate.py": SCRATCH_CANDIDATE}, command=[PYTHON, "candidate.py"]),
+    )
+    outcome = judged.run(job)
+    assert outcome.status == "ok", outcome
+    result = outcome.result
+    assert isinstance(result, dict) and isinstance(result["report"], dict), outcome
+    assert len(result["written"]) >= 2, result  # its temporary directory works, at least
+    assert result["report"]["found"] == [], result
