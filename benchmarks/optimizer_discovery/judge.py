@@ -1,11 +1,12 @@
 """The judge (trusted, its own process and uid): owns the data, the models, the losses and
 gradients, the step budget and the result. The candidate's process holds only the rule and its
 per-tensor state (clade_stepper.py, shipped beside the program): every optimiser step the judge
-sends it each tensor's gradient and the step number, for all runs of the stage at once (one round
-trip per step), and hears back each tensor's new value, which it checks (a float array of the
-tensor's shape; a non-finite value ends the run as diverged) before putting it in its own model.
-The candidate never sees a batch, a label, the validation data or this process; the curves
-written here are computed here.
+sends it the step number and each run's gradients (a run's tensors as one buffer of float32
+values), for all runs of the stage at once (one round trip per step), and hears back each run's
+new tensors the same way, which it checks (exactly the run's number of float32 values; a
+non-finite value ends the run as diverged) before putting them in its own model. The candidate
+never sees a batch, a label, the validation data or this process; the curves written here are
+computed here.
 
 Runs (from spec.json, written by the task; the runs of a stage train side by side, in lockstep):
 - `digits`: an MLP 64-64-10 (ReLU) on scikit-learn's bundled 8x8 digits (1297 train / 500
@@ -216,29 +217,29 @@ def as_arrays(tensors):
     return [t.detach().to("cpu", torch.float32).numpy() for t in tensors]
 
 
+def flat_bytes(tensors):
+    """A run's tensors as one buffer of float32 values (one copy off the device, one frame value)."""
+    return torch.cat([t.detach().reshape(-1) for t in tensors]).to("cpu", torch.float32).numpy().tobytes()
+
+
 def grad_of(param):
     return torch.zeros_like(param) if param.grad is None else param.grad
 
 
 def accepted(reply, run, index):
-    """The new values of one run's tensors as float32 arrays, and whether all are finite."""
-    if not isinstance(reply, list) or len(reply) != len(run.params):
-        got = type(reply).__name__
-        raise CandidateFault(f"step() must return {len(run.params)} tensors for run {index}, got {got}")
-    arrays = []
-    for i, (param, value) in enumerate(zip(run.params, reply, strict=True)):
-        if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.shape != tuple(param.shape):
-            got = f"{type(value).__name__} {getattr(value, 'dtype', '')} {getattr(value, 'shape', '')}"
-            raise CandidateFault(f"update() must return a tensor of shape {tuple(param.shape)} (tensor {i}), got {got}")
-        with np.errstate(over="ignore", invalid="ignore"):
-            arrays.append(value.astype(np.float32))
-    return arrays, all(bool(np.isfinite(a).all()) for a in arrays)
+    """A run's new tensors from the candidate's buffer of float32 values, and whether all are finite."""
+    sizes = [p.numel() for p in run.params]
+    if not isinstance(reply, bytes) or len(reply) != 4 * sum(sizes):
+        got = f"{len(reply)} bytes" if isinstance(reply, bytes) else type(reply).__name__
+        raise CandidateFault(f"step() must return run {index}'s {sum(sizes)} float32 values as bytes, got {got}")
+    flat = torch.frombuffer(bytearray(reply), dtype=torch.float32).to(run.params[0].device)
+    return flat.split(sizes), bool(torch.isfinite(flat).all())
 
 
 @torch.no_grad()
-def apply(run, arrays):
-    for param, array in zip(run.params, arrays, strict=True):
-        param.copy_(torch.from_numpy(array))
+def apply(run, values):
+    for param, value in zip(run.params, values, strict=True):
+        param.copy_(value.view(param.shape))
         param.grad = None
 
 
@@ -252,7 +253,7 @@ def train(channel, runs, device):
         going = [i for i, run in enumerate(runs) if not run.done]
         for i in going:
             runs[i].loss_and_grads()
-        grads = {i: as_arrays(grad_of(p) for p in runs[i].params) for i in going}
+        grads = {i: flat_bytes(grad_of(p) for p in runs[i].params) for i in going}
         reply = channel.call("rule.step", grads, step, timeout_s=PER_CALL_S)
         if not isinstance(reply, dict) or set(reply) != set(going):
             raise CandidateFault(f"step() must return the new tensors of runs {going}, got {type(reply).__name__}")

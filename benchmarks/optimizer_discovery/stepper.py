@@ -2,8 +2,9 @@
 
 It holds the rule's per-tensor state and a mirror of every tensor (the value it last returned,
 which is what the judge put in its model), so each step the judge sends only the gradients and
-hears back the new values. It runs with the candidate's privilege and holds no authority: the
-judge checks every value it returns and computes every loss and curve itself."""
+hears back the new values, a run's tensors as one buffer of float32 values each way. It runs
+with the candidate's privilege and holds no authority: the judge checks every value it returns
+and computes every loss and curve itself."""
 
 import sys
 
@@ -30,18 +31,19 @@ class Stepper:
 
     @torch.no_grad()
     def step(self, grads, step):
-        """The new value of every tensor of the runs in `grads` (run index to its gradients)."""
-        return {index: self._step(self.runs[index], tensors, step) for index, tensors in grads.items()}
+        """The new tensors of the runs in `grads` (run index to its gradients, one float32 buffer)."""
+        return {index: self._step(self.runs[index], buffer, step) for index, buffer in grads.items()}
 
-    def _step(self, run, grads, step):
+    def _step(self, run, buffer, step):
         params, states, hp = run
+        flat = torch.frombuffer(bytearray(buffer), dtype=torch.float32).to(self.device)
+        grads = [g.view(p.shape) for g, p in zip(flat.split([p.numel() for p in params]), params, strict=True)]
         out = []
         for param, state, grad in zip(params, states, grads, strict=True):
-            grad = torch.from_numpy(grad).to(self.device, torch.float32)
             new = self.update(param, grad, state, step, hp)
             if not isinstance(new, torch.Tensor) or new.shape != param.shape:
                 got = f"{type(new).__name__} {tuple(getattr(new, 'shape', ()))}"
                 raise ValueError(f"update() must return a tensor of shape {tuple(param.shape)}, got {got}")
             param.copy_(new)
-            out.append(param.cpu().numpy())
-        return out
+            out.append(param.reshape(-1))
+        return torch.cat(out).cpu().numpy().tobytes()

@@ -208,10 +208,10 @@ def test_tensors_that_are_not_finite_or_misshapen_are_refused(returned: str, sta
 @pytest.mark.parametrize(
     ("forged", "why"),
     [
-        ("lambda self, grads, step: {i: [g.astype(int) for g in t] for i, t in grads.items()}", "must return a tensor"),
-        ("lambda self, grads, step: {i: [g[:1] for g in t] for i, t in grads.items()}", "must return a tensor"),
-        ("lambda self, grads, step: {i: t[:1] for i, t in grads.items()}", "must return 4 tensors"),
-        ("lambda self, grads, step: {0: [], 7: []}", "must return the new tensors of runs"),
+        ("lambda self, grads, step: {i: b[:-4] for i, b in grads.items()}", "float32 values as bytes, got"),
+        ("lambda self, grads, step: {i: [b] for i, b in grads.items()}", "float32 values as bytes, got list"),
+        ("lambda self, grads, step: {i: b + b for i, b in grads.items()}", "float32 values as bytes, got"),
+        ("lambda self, grads, step: {0: b'', 7: b''}", "must return the new tensors of runs"),
         ("lambda self, grads, step: 1.0", "must return the new tensors of runs"),
     ],
 )
