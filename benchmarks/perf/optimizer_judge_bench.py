@@ -5,7 +5,7 @@ evaluation of the cpu stage.
 
 1. Round trip: the candidate's side (`clade_channel.py serve` with tuned AdamW and the shipped
    stepper) over a socketpair, no sandbox: N steps of the cpu stage's six runs at once (24
-   tensors, about 33,000 numbers each way), and N no-op calls (the channel alone).
+   tensors, 16,353 float32 values each way), and N no-op calls (the channel alone).
 2. Evaluation: `evaluate()` of tuned AdamW on the cpu stage through the process sandbox, R times.
    `--root` evaluates another checkout's task instead (a worktree of the commit before the judge,
    for the one-process harness it replaced); the round trip needs this checkout.
@@ -56,9 +56,8 @@ def round_trip(steps: int) -> dict[str, float]:
         for run in od.cpu_runs()
     ]
     link.construct("rule", "clade_stepper:Stepper", plans, "cpu", timeout_s=60)
-    grads = {
-        i: [rng.normal(0, 0.01, p.shape).astype(np.float32) for p in plan["params"]] for i, plan in enumerate(plans)
-    }
+    sizes = {i: sum(p.size for p in run["params"]) for i, run in enumerate(plans)}
+    grads = {i: rng.normal(0, 0.01, size).astype(np.float32).tobytes() for i, size in sizes.items()}
     started = time.perf_counter()
     for step in range(1, steps + 1):
         link.call("rule.step", grads, step)
