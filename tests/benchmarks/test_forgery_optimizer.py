@@ -93,15 +93,19 @@ def test_result_written_or_writer_patched_is_never_read(honest: Evaluation) -> N
     assert result.status == "valid" and result.score == honest.score
 
 
-# Looks through its own process for the judge's data: a tensor or array with the validation set's
-# rows (500 digits images, 512 regression points), in the frames above `update` and in gc.
+# Looks through its own process for the judge's data: a tensor or array shaped as a split's inputs,
+# targets or labels (500 digits images, 512 regression points, ...), in the frames above `update`
+# and in gc.
 HUNT = r"""
 import gc as _gc, sys as _sys
 import numpy as _np
 def _data(value):
-    rows = (500, 512, 1297, 1024, 1797)
+    # inputs (rows x 64 pixels or 8 features) or integer labels, of a split of either problem
+    rows = (500, 512, 1297, 1024, 1536, 1797)
     try:
-        return isinstance(value, (torch.Tensor, _np.ndarray)) and value.ndim >= 1 and value.shape[0] in rows
+        if not isinstance(value, (torch.Tensor, _np.ndarray)) or value.ndim not in (1, 2) or value.shape[0] not in rows:
+            return False
+        return value.shape[1] in (64, 8, 1) if value.ndim == 2 else "int" in str(value.dtype)
     except Exception:
         return False
 def _hunt(where):
