@@ -245,3 +245,14 @@ def test_a_rule_that_dies_raises_or_stalls_is_invalid_with_the_reason() -> None:
 def _judge_limit() -> float:
     text = (HERE / "judge.py").read_text()
     return float(text.split("PER_CALL_S = ")[1].split("\n")[0])
+
+
+@pytest.mark.parametrize("setting", od.SETTINGS)
+def test_the_candidates_directory_holds_only_its_program_the_stepper_and_the_channel(setting: str) -> None:
+    task = od.OptimizerDiscovery(setting)
+    assert task.judged
+    for stage in task.stages():
+        job = task.job(task.seed_files(), stage)
+        assert job.candidate is not None
+        assert set(job.candidate.files) == {task.main_file, "clade_stepper.py", "clade_channel.py"}
+        assert {"judge.py", "spec.json"} <= set(job.files) and task.main_file not in job.files
