@@ -22,7 +22,7 @@ the GPU setting, anything else or nothing the CPU one):
 - **gpu** (`gpu = True`): the `cpu` stage as a gate (a rule must reach `GATE` of AdamW's figure),
   then `grokking`: Grokfast's algorithmic setting, a 2-layer transformer (width 128, 4 heads)
   on a*b mod 97 with half the 9409 pairs for training, minibatches of 512, AdamW's lr 1e-3,
-  weight decay 0. The harness evaluates the held-out half every 100 steps and stops at 95 %
+  weight decay 0. The judge evaluates the held-out half every 100 steps and stops at 95 %
   validation accuracy; the metric `grok_steps` is the mean over seeds of the steps it took (the
   budget, `GROKKING["steps"]`, when never reached) and the score `speedup_vs_adamw` is
   `GROKKING_ADAMW_STEPS / grok_steps`. Grokfast reports plain Adam at about 40,000 steps and
@@ -34,12 +34,24 @@ thread and torch's deterministic algorithms, an evaluation repeats to the last b
 machine (`tolerance`), and the baselines' declared metrics hold within `Baseline.abs_tol`
 across torch builds. GPU runs are not bit-reproducible (cuBLAS reductions).
 
-Trust: the host computes every metric from the raw curves the harness writes, and rejects a
-result with missing, extra, non-finite or out-of-range values or the wrong number of points
-(a rule that diverges makes the evaluation invalid). Known limit: the rule runs in the same
-process as the harness that measures it, and the training data is importable there
-(scikit-learn's digits), so a hostile rule could tamper with the harness or train on the
-validation images; read the code of a surprisingly good rule (`clade show`) before trusting it.
+Trust (privilege separation, as the other judged tasks; see README "How scores are protected"):
+the judge (`judge.py`, its own process and uid) holds the data, the models, the losses and
+gradients, the step budget and the result; the candidate's process holds only the rule and its
+per-tensor state (`stepper.py`, shipped as `clade_stepper.py`). Each step the judge sends every
+tensor's gradient (all runs of the stage in one round trip, the runs training side by side) and
+checks each new value that comes back: a float array of the tensor's shape, or the evaluation
+is invalid with the reason; a non-finite value ends that run as diverged. The candidate never
+sees a batch, the validation data or the judge's memory, and cannot write the result. The host
+then computes every metric from the judge's raw curves, and rejects a result with missing,
+extra, non-finite or out-of-range values or the wrong number of points (a rule that diverges
+makes the evaluation invalid). Out of reach of the judge: what a rule knows in advance. The
+datasets (scikit-learn's digits, the seeded teacher, a*b mod 97) and the initialisations are
+public and fixed (so `REFERENCE` holds exactly), so a rule could embed, or fit at import,
+weights for them (the validation images included) and return those; read the code of a
+surprisingly good rule (`clade show`) before trusting it. Task version: the judge replaced the
+one-process harness (same data, models, steps and metrics; the rule's numbers are unchanged,
+`tests/benchmarks/test_forgery_optimizer.py` compares them), so a node recorded before replays
+with the same score and `clade replay` notes that the task changed (its content hash).
 """
 
 from __future__ import annotations
@@ -51,8 +63,8 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from benchmarks.task import Baseline, Check, Stage, Task, TaskError
-from sandboxes.base import Limits
+from benchmarks.task import Baseline, Check, Stage, Task, TaskError, fault
+from sandboxes.base import PYTHON, Limits
 
 SETTINGS = ("cpu", "gpu")
 CPU_PROBLEMS = ("digits", "regression")
@@ -104,7 +116,7 @@ def setting_from_env() -> str:
 
 
 def run_spec(problem: str, seed: int, steps: int, lr: float, weight_decay: float) -> dict[str, Any]:
-    """One supervised run as the harness reads it."""
+    """One supervised run as the judge reads it."""
     return {
         "problem": problem,
         "seed": seed,
@@ -202,7 +214,7 @@ def check_cpu(raw: Any, stage: str = "cpu", planned: Sequence[Mapping[str, Any]]
 
 
 def check_grokking(raw: Any, planned: Sequence[Mapping[str, Any]] | None = None) -> Check:
-    """Steps to the target validation accuracy, computed from the harness's evaluation curve."""
+    """Steps to the target validation accuracy, computed from the judge's evaluation curve."""
     planned = grokking_runs() if planned is None else planned
     try:
         runs = parse_runs(raw, "grokking", planned, {"problem", "seed", "val_loss", "val_accuracy"})
@@ -233,6 +245,7 @@ class OptimizerDiscovery(Task):
     name = "optimizer_discovery"
     metric = "vs_adamw"
     tolerance = 1e-9
+    judged = True
 
     def __init__(self, setting: str | None = None) -> None:
         self.setting = setting or setting_from_env()
@@ -267,9 +280,18 @@ class OptimizerDiscovery(Task):
     def harness_files(self, stage: Stage) -> dict[str, bytes]:
         runs, device = (grokking_runs(), "cuda") if stage.name == "grokking" else (cpu_runs(), "cpu")
         spec = {"device": device, "runs": runs}
-        return {"harness.py": _text("harness.py").encode(), "spec.json": json.dumps(spec).encode()}
+        return {"judge.py": _text("judge.py").encode(), "spec.json": json.dumps(spec).encode()}
+
+    def candidate_files(self, stage: Stage) -> dict[str, bytes]:
+        return {"clade_stepper.py": _text("stepper.py").encode()}
+
+    def command(self, stage: Stage) -> list[str]:
+        return [PYTHON, "judge.py", stage.name]
 
     def check(self, stage: Stage, raw: Any) -> Check:
+        faulted = fault(raw)
+        if faulted is not None:
+            return faulted
         return check_grokking(raw) if stage.name == "grokking" else check_cpu(raw, stage.name)
 
     def combine(self, checks: Sequence[Check]) -> Check:

@@ -13,6 +13,7 @@ import copy
 import importlib.util
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from typer.testing import CliRunner
 import benchmarks.optimizer_discovery as od
 import benchmarks.rl_objective as rl
 from benchmarks import evaluate
+from benchmarks.task import Stage, judged_job
 from cli import app
 from sandboxes.base import PYTHON, Job, Limits
 from sandboxes.process import ProcessSandbox
@@ -77,8 +79,8 @@ def test_a_diverging_update_rule_is_invalid_and_a_misshapen_one_an_error() -> No
     assert "not finite" in (result.reason or "")
     scalar = "import torch\ndef init_state(p):\n    return {}\ndef update(p, g, s, step, hp):\n    return p.sum()\n"
     result = evaluate(task, {task.main_file: scalar}, ProcessSandbox())
-    assert result.status == "error"
-    assert "must return a tensor of shape" in result.stages[-1].stderr_tail
+    assert result.status == "invalid"  # the judge refuses the reply: a candidate fault
+    assert "must return a tensor of shape" in (result.reason or "")
 
 
 # ---- hostile raw output, checked on the host -----------------------------------------------------
@@ -219,11 +221,23 @@ def _run_harness(package: str, program: str, stage: str, spec: dict[str, Any], t
     return outcome.result
 
 
+def _run_judged(task: od.OptimizerDiscovery, program: str, stage: str, spec: dict[str, Any], timeout_s: float) -> Any:
+    """One stage of optimizer_discovery's judged job (judge and candidate processes) on `spec`."""
+    files = {**task.harness_files(Stage(stage)), "spec.json": json.dumps(spec).encode()}
+    job = judged_job(
+        task, {task.main_file: program.encode()}, Stage(stage, timeout_s=timeout_s), Limits(memory_mb=8192)
+    )
+    outcome = ProcessSandbox().run(replace(job, files={**job.files, **files}))
+    assert outcome.failure() is None, outcome.stderr[-2000:] + outcome.candidate_stderr[-2000:]
+    return outcome.result
+
+
 @needs_torch
 def test_grokking_runs_a_few_steps_on_cpu() -> None:
     planned = od.grokking_runs(steps=4, eval_every=2)
     program = (HERE / "optimizer_discovery" / "baselines" / "adamw.py").read_text()
-    raw = _run_harness("optimizer_discovery", program, "grokking", {"device": "cpu", "runs": planned}, 300)
+    task = od.OptimizerDiscovery("gpu")
+    raw = _run_judged(task, program, "grokking", {"device": "cpu", "runs": planned}, 300)
     check = od.check_grokking(raw, planned)
     assert check.valid, check.reason
     assert check.metrics["grok_steps"] == 4 and check.metrics["grokked_fraction"] == 0.0

@@ -1,0 +1,258 @@
+"""Forged update rules against optimizer_discovery's judge (benchmarks/optimizer_discovery/judge.py),
+run through `benchmarks.evaluate` on the real process sandbox: each ends rejected or scored no
+better than the honest rule inside it (tuned AdamW).
+
+The attacks a reward-hacking search would find when the rule ran inside the harness: read the
+validation data (from the judge's files, its frames, the garbage collector), write the result or
+patch its writer, die early, send NaN, huge or misshapen tensors, return a tensor that records
+what it is multiplied with (the validation pass), warm-start one run from another, stall. The
+stage is shortened (one run per problem, 60 steps) but the judge, the candidate's adapter and
+the host check are the shipped ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import benchmarks.optimizer_discovery as od
+from benchmarks import Evaluation, evaluate
+from benchmarks.task import Check, Stage, fault
+from sandboxes.process import ProcessSandbox
+from tests.benchmarks.test_forgery import SNOOP, _found, needs_separation
+from tests.benchmarks.test_learning_tasks import needs_torch
+
+pytestmark = needs_torch
+
+HERE = Path(__file__).parents[2] / "benchmarks" / "optimizer_discovery"
+ADAMW = (HERE / "baselines" / "adamw.py").read_text()
+PLANNED = [od.run_spec(p, 0, 60, *od.TUNED_ADAMW[p]) for p in od.CPU_PROBLEMS]
+
+
+class ShortOptimizer(od.OptimizerDiscovery):
+    """The cpu stage cut to one 60-step run per problem: the shipped judge and check, quickly."""
+
+    def __init__(self) -> None:
+        super().__init__("cpu")
+
+    def stages(self) -> Sequence[Stage]:
+        return (Stage("cpu", timeout_s=120),)
+
+    def harness_files(self, stage: Stage) -> dict[str, bytes]:
+        files = super().harness_files(stage)
+        return files | {"spec.json": json.dumps({"device": "cpu", "runs": PLANNED}).encode()}
+
+    def check(self, stage: Stage, raw: Any) -> Check:
+        faulted = fault(raw)
+        return faulted if faulted is not None else od.check_cpu(raw, stage.name, PLANNED)
+
+
+def _run(source: str) -> Evaluation:
+    task = ShortOptimizer()
+    return evaluate(task, {task.main_file: source}, ProcessSandbox(), secrets={"cpu": 5})
+
+
+@pytest.fixture(scope="module")
+def honest() -> Evaluation:
+    result = _run(ADAMW)
+    assert result.status == "valid", result.reason
+    return result
+
+
+def _no_better(attack: Evaluation, honest: Evaluation) -> None:
+    if attack.status == "valid":
+        assert attack.score is not None and honest.score is not None
+        assert attack.score <= honest.score + 1e-9, f"forged {attack.score} > honest {honest.score}"
+
+
+def test_the_judged_rule_trains_as_the_one_process_harness_did() -> None:
+    """The full cpu stage through the judge gives tuned AdamW's reference figures exactly (to 1e-6)."""
+    task = od.OptimizerDiscovery("cpu")
+    result = evaluate(task, {task.main_file: ADAMW}, ProcessSandbox())
+    assert result.status == "valid", result.reason
+    for problem, reference in od.REFERENCE.items():
+        assert result.metrics[f"val_loss_{problem}"] == pytest.approx(reference["val_loss"], rel=1e-6)
+    assert result.metrics["val_accuracy_digits"] == pytest.approx(od.REFERENCE["digits"]["val_accuracy"], abs=1e-9)
+
+
+def test_result_written_or_writer_patched_is_never_read(honest: Evaluation) -> None:
+    forged = {"stage": "cpu", "device": "cpu", "runs": [], "score": 1000.0}
+    attack = (
+        "import atexit, json\n"
+        f"FORGED = {forged!r}\n"
+        "json.dump(FORGED, open('result.json', 'w'))\n"
+        "_dump = json.dump\n"
+        "json.dump = lambda obj, fp, **kw: _dump(FORGED, fp)\n"
+        "atexit.register(lambda: json.dump(FORGED, open('result.json', 'w')))\n" + ADAMW
+    )
+    result = _run(attack)
+    assert result.status == "valid" and result.score == honest.score
+
+
+# Looks through its own process for the judge's data: a tensor or array shaped as a split's inputs,
+# targets or labels (500 digits images, 512 regression points, ...), in the frames above `update`
+# and in gc.
+HUNT = r"""
+import gc as _gc, sys as _sys
+import numpy as _np
+def _data(value):
+    # inputs (rows x 64 pixels or 8 features) or integer labels, of a split of either problem
+    rows = (500, 512, 1297, 1024, 1536, 1797)
+    try:
+        if not isinstance(value, (torch.Tensor, _np.ndarray)) or value.ndim not in (1, 2) or value.shape[0] not in rows:
+            return False
+        return value.shape[1] in (64, 8, 1) if value.ndim == 2 else "int" in str(value.dtype)
+    except Exception:
+        return False
+def _hunt(where):
+    found = []
+    frame = _sys._getframe()
+    while frame is not None:
+        found += [v for v in list(frame.f_locals.values()) if _data(v)]
+        frame = frame.f_back
+    found += [obj for obj in _gc.get_objects() if _data(obj)]
+    for name in ("judge", "od_judge", "__main__"):
+        module = _sys.modules.get(name)
+        if module is not None and hasattr(module, "digits_data"):
+            found.append(module)
+    if found:
+        print("SNOOP", where, len(found), file=_sys.stderr)
+"""
+
+
+def test_the_rule_finds_no_data_in_its_frames_gc_or_modules(honest: Evaluation) -> None:
+    attack = (
+        ADAMW
+        + HUNT
+        + "_hunt('import')\n_update = update\n"
+        + "def update(param, grad, state, step, hp):\n"
+        + "    if step in (1, 59):\n        _hunt(f'step {step}')\n"
+        + "    return _update(param, grad, state, step, hp)\n"
+    )
+    result = _run(attack)
+    assert _found(result) == [] and result.score == honest.score
+
+
+@needs_separation
+def test_the_rule_reaches_no_judge_file_and_writes_no_judge_result(honest: Evaluation) -> None:
+    attack = SNOOP + "_snoop(['spec.json', 'judge.py'], {'stage': 'cpu', 'device': 'cpu', 'runs': []})\n" + ADAMW
+    result = _run(attack)
+    assert _found(result) == [] and result.score == honest.score
+
+
+def test_a_tensor_that_records_its_uses_sees_only_the_rule(honest: Evaluation) -> None:
+    """A returned tensor subclass that reports every operation it meets: only its numbers cross the
+    channel, so it never meets the judge's model or the validation pass."""
+    attack = (
+        ADAMW
+        + """
+import sys
+class Spy(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        for a in list(args) + list((kwargs or {}).values()):
+            if type(a) is torch.Tensor and a.ndim == 2 and a.shape[0] in (500, 512):
+                print("SNOOP spy", func.__name__, file=sys.stderr)
+        return super().__torch_function__(func, types, args, kwargs)
+_update = update
+def update(param, grad, state, step, hp):
+    return _update(param, grad, state, step, hp).as_subclass(Spy)
+"""
+    )
+    result = _run(attack)
+    assert _found(result) == [] and result.score == honest.score
+
+
+def test_warm_starting_one_run_from_another_finds_no_finished_run(honest: Evaluation) -> None:
+    """Runs train side by side: no run has final weights when another starts, so a rule that would
+    start each run from the last weights it saw of that shape starts from nothing better."""
+    attack = (
+        ADAMW
+        + """
+import sys
+LAST = {}
+_update = update
+def update(param, grad, state, step, hp):
+    key = tuple(param.shape)
+    if step == 1 and key in LAST and LAST[key][0] > 1:
+        print("SNOOP warm start", file=sys.stderr)
+        return LAST[key][1].clone()
+    new = _update(param, grad, state, step, hp)
+    LAST[key] = (step, new.clone())
+    return new
+"""
+    )
+    result = _run(attack)
+    assert _found(result) == [] and result.score == honest.score
+
+
+@pytest.mark.parametrize(
+    ("returned", "status", "why"),
+    [
+        ("torch.full_like(param, float('nan'))", "invalid", "diverged"),
+        ("param * 1e30", "invalid", "not finite"),
+        ("param.double() * 1e300", "invalid", "not finite"),
+        ("param.sum()", "invalid", "must return a tensor of shape"),
+        ("param.reshape(-1)", "invalid", "must return a tensor of shape"),
+        ("param.tolist()", "invalid", "must return a tensor of shape"),
+        ("None", "invalid", "must return a tensor of shape"),
+    ],
+)
+def test_tensors_that_are_not_finite_or_misshapen_are_refused(returned: str, status: str, why: str) -> None:
+    signature = "def update(param, grad, state, step, hp):\n"
+    program = f"import torch\ndef init_state(param):\n    return {{}}\n{signature}    return {returned}\n"
+    result = _run(program)
+    assert result.status == status and result.reason is not None and why in result.reason, result.reason
+
+
+@pytest.mark.parametrize(
+    ("forged", "why"),
+    [
+        ("lambda self, grads, step: {i: b[:-4] for i, b in grads.items()}", "float32 values as bytes, got"),
+        ("lambda self, grads, step: {i: [b] for i, b in grads.items()}", "float32 values as bytes, got list"),
+        ("lambda self, grads, step: {i: b + b for i, b in grads.items()}", "float32 values as bytes, got"),
+        ("lambda self, grads, step: {0: b'', 7: b''}", "must return the new tensors of runs"),
+        ("lambda self, grads, step: 1.0", "must return the new tensors of runs"),
+    ],
+)
+def test_a_rewritten_stepper_is_checked_by_the_judge(forged: str, why: str) -> None:
+    """clade_stepper.py is the candidate's: the judge trusts no value it returns."""
+    program = ADAMW + f"\nimport clade_stepper\nclade_stepper.Stepper.step = {forged}\n"
+    result = _run(program)
+    assert result.status == "invalid" and result.reason is not None and why in result.reason, result.reason
+
+
+def test_a_rule_that_dies_raises_or_stalls_is_invalid_with_the_reason() -> None:
+    cases = {
+        "import os\n    os._exit(0)": "process ended",
+        "raise KeyError('boom')": "KeyError: 'boom'",
+        "import time\n    time.sleep(od_judge_limit + 5)": "took longer than",
+    }
+    for body, why in cases.items():
+        program = (
+            f"od_judge_limit = {_judge_limit()}\n"
+            "def init_state(param):\n    return {}\n"
+            f"def update(param, grad, state, step, hp):\n    {body}\n"
+        )
+        result = _run(program)
+        assert result.status == "invalid" and result.reason is not None and why in result.reason, (body, result.reason)
+
+
+def _judge_limit() -> float:
+    text = (HERE / "judge.py").read_text()
+    return float(text.split("PER_CALL_S = ")[1].split("\n")[0])
+
+
+@pytest.mark.parametrize("setting", od.SETTINGS)
+def test_the_candidates_directory_holds_only_its_program_the_stepper_and_the_channel(setting: str) -> None:
+    task = od.OptimizerDiscovery(setting)
+    assert task.judged
+    for stage in task.stages():
+        job = task.job(task.seed_files(), stage)
+        assert job.candidate is not None
+        assert set(job.candidate.files) == {task.main_file, "clade_stepper.py", "clade_channel.py"}
+        assert {"judge.py", "spec.json"} <= set(job.files) and task.main_file not in job.files
