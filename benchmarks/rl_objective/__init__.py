@@ -45,8 +45,10 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from benchmarks.task import Baseline, Check, Stage, Task, TaskError
-from sandboxes.base import Limits
+import numpy as np
+
+from benchmarks.task import Baseline, Check, Stage, Task, TaskError, fault
+from sandboxes.base import PYTHON, Limits
 
 SETTINGS = ("cpu", "gpu")
 FINAL_FRACTION = 0.25
@@ -97,6 +99,10 @@ MINATAR_PPO_RETURN = {
 
 GATE = 0.5
 """In the GPU setting, the `cartpole` score a drift needs before it gets the MinAtar runs."""
+CALL_TIMEOUT_S = 10.0
+"""The judge's limit on one answer of the candidate (one minibatch's drift gradient)."""
+COMPILE_TIMEOUT_S = 60.0
+"""The judge's limit on the candidate's first answer, which traces and compiles the drift."""
 
 PACKAGES = {
     "cpu": ("jax==0.9.2", "jaxlib==0.9.2", "gymnax>=1.0,<1.1", "six"),
@@ -117,11 +123,20 @@ def setting_from_env() -> str:
     return "gpu" if os.environ.get("CLADE_DEVICE", "").lower() in ("cuda", "gpu") else "cpu"
 
 
-def stage_runs(stage: str) -> list[dict[str, Any]]:
-    """The training runs (one per environment, all seeds) of a stage, as the harness reads them."""
+def env_seeds(secret: int | None, count: int) -> list[int]:
+    """The seeds of a stage's training runs: drawn from the stage's secret (31 bits each, what
+    `jax.random.PRNGKey` takes), or 0, 1, ... without one (a task's declared cascade)."""
+    if secret is None:
+        return list(range(count))
+    return [int(s) >> 1 for s in np.random.SeedSequence(secret).generate_state(count, dtype=np.uint32)]
+
+
+def stage_runs(stage: str, secret: int | None = None) -> list[dict[str, Any]]:
+    """The training runs (one per environment, all seeds) of a stage, as the judge reads them."""
     if stage == "cartpole":
-        return [dict(CARTPOLE)]
-    return [MINATAR | {"env": game} for game in MINATAR_GAMES]
+        return [CARTPOLE | {"seeds": env_seeds(secret, len(CARTPOLE["seeds"]))}]
+    seeds = env_seeds(secret, len(MINATAR["seeds"]))
+    return [MINATAR | {"env": game, "seeds": seeds} for game in MINATAR_GAMES]
 
 
 def updates(run: Mapping[str, Any]) -> int:
@@ -166,6 +181,9 @@ def seed_returns(run: Mapping[str, Any], plan: Mapping[str, Any]) -> list[float]
 def check_stage(raw: Any, stage: str, planned: Sequence[Mapping[str, Any]] | None = None) -> Check:
     """Validate a stage's raw result and compute its metrics (normalised as the stage says)."""
     planned = stage_runs(stage) if planned is None else planned
+    faulted = fault(raw)
+    if faulted is not None:
+        return faulted
     if not isinstance(raw, dict) or set(raw) != {"stage", "device", "runs"} or raw["stage"] != stage:
         return Check.invalid(f"result must be {{stage: {stage!r}, device, runs: [...]}}")
     runs = raw["runs"]
@@ -199,6 +217,9 @@ class RlObjective(Task):
     name = "rl_objective"
     metric = "normalised_return"
     tolerance = 1e-9
+    judged = True
+    call_timeout_s = CALL_TIMEOUT_S
+    compile_timeout_s = COMPILE_TIMEOUT_S
 
     def __init__(self, setting: str | None = None) -> None:
         self.setting = setting or setting_from_env()
@@ -226,13 +247,24 @@ class RlObjective(Task):
             return (Stage("cartpole", timeout_s=300),)
         return (Stage("cartpole", timeout_s=300, threshold=GATE), Stage("minatar", timeout_s=3600))
 
+    def planned(self, stage: Stage) -> list[dict[str, Any]]:
+        """The stage's training runs, with the seeds its secret draws."""
+        return stage_runs(stage.name, stage.secret)
+
+    def command(self, stage: Stage) -> list[str]:
+        return [PYTHON, "judge.py", stage.name]
+
     def harness_files(self, stage: Stage) -> dict[str, bytes]:
         device = "gpu" if stage.name == "minatar" else "cpu"
-        spec = {"device": device, "runs": stage_runs(stage.name)}
-        return {"harness.py": _text("harness.py").encode(), "spec.json": json.dumps(spec).encode()}
+        timeouts = {"call_s": self.call_timeout_s, "compile_s": self.compile_timeout_s}
+        spec = {"device": device, "runs": self.planned(stage), "timeouts": timeouts}
+        return {"judge.py": _text("judge.py").encode(), "spec.json": json.dumps(spec).encode()}
+
+    def candidate_files(self, stage: Stage) -> dict[str, bytes]:
+        return {"clade_drift.py": _text("drift.py").encode()}
 
     def check(self, stage: Stage, raw: Any) -> Check:
-        return check_stage(raw, stage.name)
+        return check_stage(raw, stage.name, self.planned(stage))
 
     def combine(self, checks: Sequence[Check]) -> Check:
         if len(checks) == 1:
