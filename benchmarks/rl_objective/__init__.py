@@ -220,6 +220,8 @@ class RlObjective(Task):
     judged = True
     call_timeout_s = CALL_TIMEOUT_S
     compile_timeout_s = COMPILE_TIMEOUT_S
+    minatar_device = "gpu"
+    """Where the judge trains the MinAtar stage (tests run a cut-down one on "cpu")."""
 
     def __init__(self, setting: str | None = None) -> None:
         self.setting = setting or setting_from_env()
@@ -255,7 +257,7 @@ class RlObjective(Task):
         return [PYTHON, "judge.py", stage.name]
 
     def harness_files(self, stage: Stage) -> dict[str, bytes]:
-        device = "gpu" if stage.name == "minatar" else "cpu"
+        device = self.minatar_device if stage.name == "minatar" else "cpu"
         timeouts = {"call_s": self.call_timeout_s, "compile_s": self.compile_timeout_s}
         spec = {"device": device, "runs": self.planned(stage), "timeouts": timeouts}
         return {"judge.py": _text("judge.py").encode(), "spec.json": json.dumps(spec).encode()}

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 import benchmarks.optimizer_discovery as od
 import benchmarks.rl_objective as rl
 from benchmarks import evaluate
+from benchmarks.task import Stage
 from cli import app
 from sandboxes.base import PYTHON, Job, Limits
 from sandboxes.process import ProcessSandbox
@@ -234,12 +235,31 @@ def test_grokking_runs_a_few_steps_on_cpu() -> None:
     assert "without reaching the target" in (od.check_grokking(hostile, planned).reason or "")
 
 
+class SmallMinatar(rl.RlObjective):
+    """The GPU setting's MinAtar stage cut to three tiny PPO updates on Breakout, on CPU."""
+
+    minatar_device = "cpu"
+
+    def __init__(self) -> None:
+        super().__init__("gpu")
+        self.gpu, self.limits = False, Limits(memory_mb=8192)  # no GPU asked for: this runs on CPU
+
+    def planned(self, stage: Stage) -> list[dict[str, Any]]:
+        small = {"num_envs": 4, "num_steps": 8, "minibatches": 2, "epochs": 1, "total_steps": 3 * 4 * 8}
+        return [run | small | {"seeds": run["seeds"][:2]} for run in super().planned(stage)[:1]]
+
+
 @needs_jax
 def test_minatar_ppo_runs_a_few_updates_on_cpu() -> None:
-    small = {"num_envs": 4, "num_steps": 8, "minibatches": 2, "epochs": 1, "seeds": [0, 1]}
-    planned = [run | small | {"total_steps": 3 * 4 * 8} for run in rl.stage_runs("minatar")[:1]]
+    """The judge's MinAtar path (image observations, its own rollouts) with DPO's drift across the channel."""
+    task = SmallMinatar()
+    stage = Stage("minatar", timeout_s=300, secret=5)
     program = (HERE / "rl_objective" / "baselines" / "dpo.py").read_text()
-    raw = _run_harness("rl_objective", program, "minatar", {"device": "cpu", "runs": planned}, 300)
-    check = rl.check_stage(raw, "minatar", planned)
+    outcome = ProcessSandbox().run(task.job({"program.py": program}, stage))
+    assert outcome.failure() is None, outcome.stderr[-2000:]
+    raw = outcome.result
+    check = task.check(stage, raw)
     assert check.valid, check.reason
-    assert raw["runs"][0]["env"] == "Breakout-MinAtar" and len(raw["runs"][0]["episodes"][0]) == 3
+    run = raw["runs"][0]
+    assert run["env"] == "Breakout-MinAtar" and len(run["episodes"][0]) == 3
+    assert run["seeds"] == rl.env_seeds(5, 4)[:2] != [0, 1]
