@@ -30,6 +30,7 @@ import itertools
 import json
 import math
 import sys
+import time
 
 import gymnax
 import jax
@@ -38,6 +39,8 @@ import numpy as np
 from clade_channel import CandidateFault, run_judge
 
 VALUE_CLIP = 0.2
+WAITED = [0.0]
+"""Seconds spent in calls to the candidate (round trips included), for the log."""
 
 
 # ---- networks and Adam -----------------------------------------------------------------------
@@ -200,7 +203,9 @@ def drift_gradient(channel, ratio, adv, progress, timeout_s, where):
     ratio, adv = np.asarray(ratio), np.asarray(adv)
     if not (np.isfinite(ratio).all() and np.isfinite(adv).all()):
         raise CandidateFault(f"{where}: the policy's parameters became non-finite (the drift's gradient diverged)")
+    started = time.perf_counter()
     g = channel.call("drift.gradient", ratio, adv, progress, timeout_s=timeout_s)
+    WAITED[0] += time.perf_counter() - started
     if not isinstance(g, np.ndarray) or g.dtype.kind not in "fi":
         raise CandidateFault(f"{where}: the drift's gradient must be an array of numbers, got {type(g).__name__}")
     if g.shape != ratio.shape:
@@ -251,8 +256,14 @@ def main():
         channel.construct("drift", "clade_drift:DriftGradient", timeout_s=spec["timeouts"]["compile_s"])
         runs = []
         for cfg in spec["runs"]:
+            calls, waited, started = channel.calls, WAITED[0], time.perf_counter()
             runs.append(train(channel, cfg, spec["timeouts"]))
-            print(f"{cfg['env']} done", flush=True)
+            calls, waited = channel.calls - calls, WAITED[0] - waited
+            print(
+                f"{cfg['env']} done in {time.perf_counter() - started:.1f}s: {calls} drift calls, "
+                f"{waited:.2f}s in them ({1e3 * waited / max(calls, 1):.2f} ms each)",
+                flush=True,
+            )
         return {"device": spec["device"], "runs": runs}
 
     run_judge(stage, body, timeout_s=spec["timeouts"]["call_s"])

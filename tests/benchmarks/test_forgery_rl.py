@@ -91,7 +91,7 @@ def test_the_result_written_or_the_writer_patched_is_never_read(honest: Evaluati
     [
         ("import os\nos._exit(0)\n" + HONEST, "ended"),
         (HONEST.replace('    """PPO', '    import os\n    os._exit(0)\n    """PPO'), "ended"),
-        (HONEST.replace("return jax.nn.relu(", "return jnp.nan * jax.nn.relu("), "not finite"),
+        (HONEST.replace("return jax.nn.relu(", "return jnp.nan * ratio + jax.nn.relu("), "not finite"),
         (HONEST.replace("return jax.nn.relu(", "return 1e39 * ratio + jax.nn.relu("), "not finite"),
         (HONEST.replace("return jax.nn.relu((ratio - clipped) * advantage)", "return ratio[:3]"), "one value per"),
         (HONEST.replace('    """PPO', '    import time\n    time.sleep(60)\n    """PPO'), "longer than"),
@@ -168,6 +168,7 @@ def test_the_candidate_reaches_no_spec_judge_or_result(honest: Evaluation) -> No
 
 def test_the_seeds_come_from_the_secret_and_a_fault_is_invalid() -> None:
     task = rl.RlObjective("cpu")
+    assert task.judged and rl.RlObjective("gpu").judged
     a, b = (task.planned(Stage("cartpole", secret=s))[0]["seeds"] for s in (1, 2))
     assert a != b and len(set(a)) == 4 and all(0 <= s < 2**31 for s in a)
     assert task.planned(Stage("cartpole"))[0]["seeds"] == [0, 1, 2, 3]
