@@ -64,10 +64,12 @@ def test_adamw_baseline_scores_its_reference_through_clade_eval() -> None:
 
 @needs_jax
 def test_ppo_clip_baseline_scores_its_reference_through_clade_eval() -> None:
+    """`clade eval` draws fresh secret seeds: PPO-clip lands near 1.0 (0.96 to 1.09 over the
+    draws measured); test_registry.py checks the exact figure on the baselines' secret."""
     doc = _clade_eval("rl_objective", HERE / "rl_objective" / "baselines" / "ppo_clip.py")
     assert doc["status"] == "valid"
-    assert doc["score"] == pytest.approx(1.0, abs=rl.BASELINE_METRICS["ppo_clip"][1])
-    assert doc["metrics"]["mean_return"] == pytest.approx(rl.PPO_CARTPOLE_RETURN, rel=0.05)
+    assert doc["score"] == pytest.approx(1.0, abs=0.25)
+    assert doc["metrics"]["mean_return"] == pytest.approx(rl.PPO_CARTPOLE_RETURN, rel=0.25)
 
 
 @needs_torch
@@ -248,12 +250,31 @@ def test_grokking_runs_a_few_steps_on_cpu() -> None:
     assert "without reaching the target" in (od.check_grokking(hostile, planned).reason or "")
 
 
+class SmallMinatar(rl.RlObjective):
+    """The GPU setting's MinAtar stage cut to three tiny PPO updates on Breakout, on CPU."""
+
+    minatar_device = "cpu"
+
+    def __init__(self) -> None:
+        super().__init__("gpu")
+        self.gpu, self.limits = False, Limits(memory_mb=8192)  # no GPU asked for: this runs on CPU
+
+    def planned(self, stage: Stage) -> list[dict[str, Any]]:
+        small = {"num_envs": 4, "num_steps": 8, "minibatches": 2, "epochs": 1, "total_steps": 3 * 4 * 8}
+        return [run | small | {"seeds": run["seeds"][:2]} for run in super().planned(stage)[:1]]
+
+
 @needs_jax
 def test_minatar_ppo_runs_a_few_updates_on_cpu() -> None:
-    small = {"num_envs": 4, "num_steps": 8, "minibatches": 2, "epochs": 1, "seeds": [0, 1]}
-    planned = [run | small | {"total_steps": 3 * 4 * 8} for run in rl.stage_runs("minatar")[:1]]
+    """The judge's MinAtar path (image observations, its own rollouts) with DPO's drift across the channel."""
+    task = SmallMinatar()
+    stage = Stage("minatar", timeout_s=300, secret=5)
     program = (HERE / "rl_objective" / "baselines" / "dpo.py").read_text()
-    raw = _run_harness("rl_objective", program, "minatar", {"device": "cpu", "runs": planned}, 300)
-    check = rl.check_stage(raw, "minatar", planned)
+    outcome = ProcessSandbox().run(task.job({"program.py": program}, stage))
+    assert outcome.failure() is None, outcome.stderr[-2000:]
+    raw = outcome.result
+    check = task.check(stage, raw)
     assert check.valid, check.reason
-    assert raw["runs"][0]["env"] == "Breakout-MinAtar" and len(raw["runs"][0]["episodes"][0]) == 3
+    run = raw["runs"][0]
+    assert run["env"] == "Breakout-MinAtar" and len(run["episodes"][0]) == 3
+    assert run["seeds"] == rl.env_seeds(5, 4)[:2] != [0, 1]
