@@ -151,8 +151,7 @@ def _mix_lines(mix: dict[str, Any] | None) -> list[tuple[str, str]]:
         lines.append((title if i == 0 else "", f"{_short(arm['arm'])}: {arm['pulls']} pulls{failed}, reward {mean}"))
     for window in mix["windows"]:
         shares = ", ".join(
-            f"{_short(key)} {cell['pulls']} ({_reward(cell['mean_reward'])})"
-            for key, cell in window["arms"].items()
+            f"{_short(key)} {cell['pulls']} ({_reward(cell['mean_reward'])})" for key, cell in window["arms"].items()
         )
         lines.append((f"  it {window['first']}-{window['last']}", shares or "—"))
     return lines
