@@ -318,7 +318,7 @@ def _finish(archive: Archive, result: Any) -> None:
 
 
 def _summary(archive: Archive, result: Any) -> None:
-    from archive.views import fmt_score
+    from archive.presentation.views import fmt_score
 
     run, stats = result.run, result.stats
     best = archive.best(run.id)
@@ -365,7 +365,7 @@ def _llm_line(row: dict[str, Any]) -> str:
 def runs(db: DbOption = None, as_json: JsonOption = False) -> None:
     """List the runs in the archive."""
     from archive.database import ArchiveMissing
-    from archive.views import run_json, runs_table
+    from archive.presentation.views import run_json, runs_table
 
     with _handled():
         try:
@@ -394,8 +394,8 @@ def tree(
     show_all: Annotated[bool, typer.Option("--all", help="Never fold branches that did not improve.")] = False,
 ) -> None:
     """The lineage tree of a run: score, status, operator and model per node."""
-    from archive.tree_view import render_tree
-    from archive.views import load_tree, tree_json
+    from archive.presentation.tree import render_tree
+    from archive.presentation.views import load_tree, tree_json
 
     with _handled():
         archive = _inspect(db)
@@ -417,7 +417,7 @@ def show(
     reply: Annotated[bool, typer.Option("--reply", help="Also show the LLM reply that made this node.")] = False,
 ) -> None:
     """One node: metrics, evaluation feedback, mutation, code (and the LLM reply with --reply)."""
-    from archive.views import node_json, node_panel
+    from archive.presentation.views import node_json, node_panel
 
     with _handled():
         archive = _inspect(db)
@@ -433,7 +433,7 @@ def diff(
     as_json: JsonOption = False,
 ) -> None:
     """Diff a node against its parent or another node (every file that changed)."""
-    from archive.views import diff_json, diff_renderable
+    from archive.presentation.views import diff_json, diff_renderable
 
     with _handled():
         archive = _inspect(db)
@@ -464,7 +464,7 @@ def best(
     ] = None,
 ) -> None:
     """The best node of a run."""
-    from archive.views import export_node, node_json, node_panel
+    from archive.presentation.views import export_node, node_json, node_panel
 
     with _handled():
         archive = _inspect(db)
@@ -493,7 +493,7 @@ def status(
     interval: Annotated[float, typer.Option("--interval", help="Seconds between refreshes with --watch.")] = 2.0,
 ) -> None:
     """Where a run stands: progress, best so far, evaluations per minute, failures, LLM tokens and cost."""
-    from archive.status_view import status_json, status_panel
+    from archive.presentation.status import status_json, status_panel
 
     with _handled():
         archive = _inspect(db)
@@ -505,7 +505,7 @@ def status(
         if not watch:
             out.print(status_panel(doc))
             return
-        from archive.status_view import watch_status
+        from archive.presentation.status import watch_status
 
         watch_status(lambda: status_json(archive, archive.find_run(str(ref.id))), out, interval)
 
@@ -517,7 +517,7 @@ def report(
     out_path: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path("report.html"),
 ) -> None:
     """Write a self-contained HTML report: score over evaluations, the lineage graph, the settings."""
-    from archive.report import write_report
+    from archive.presentation.report import write_report
 
     with _handled():
         archive = _inspect(db)
@@ -537,7 +537,7 @@ def ui(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1; 0 picks a free one.")] = 8765,
 ) -> None:
     """Serve the report live from the archive on localhost (Ctrl-C stops it)."""
-    from archive.server import serve
+    from archive.presentation.server import serve
 
     def ready(url: str) -> None:
         shown_name = visible(run_view.name, one_line=True)
@@ -560,7 +560,7 @@ def plot(
     ] = None,
 ) -> None:
     """Plot best and median score over evaluations as a PNG (needs the `plot` extra: matplotlib)."""
-    from archive.plots import plot_scores
+    from archive.presentation.plots import plot_scores
 
     with _handled():
         archive = _inspect(db)

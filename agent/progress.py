@@ -15,8 +15,8 @@ from rich.live import Live
 from rich.text import Text
 
 from agent.loop import RunStats
-from archive.status_view import status_panel
-from archive.tree_view import fmt_score
+from archive.presentation.status import status_panel
+from archive.presentation.tree import fmt_score
 from archive.vocabulary import RunStatus, Verdict
 
 

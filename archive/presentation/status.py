@@ -17,10 +17,10 @@ from rich.live import Live
 from rich.text import Text
 
 from archive.arm_mix import arm_mix
-from archive.models import utcnow
-from archive.store import Archive, RunView
+from archive.clock import utcnow
+from archive.presentation.tree import STATUS_STYLE, fmt_score
+from archive.store import ReadStore, RunView
 from archive.text import visible
-from archive.tree_view import STATUS_STYLE, fmt_score
 from archive.vocabulary import NodeStatus, RunStatus
 
 RECENT = timedelta(minutes=5)
@@ -34,7 +34,7 @@ def _rate(times: list[datetime]) -> float | None:
     return (len(times) - 1) / span * 60 if span > 0 else None
 
 
-def status_json(archive: Archive, run: RunView, now: datetime | None = None) -> dict[str, Any]:
+def status_json(archive: ReadStore, run: RunView, now: datetime | None = None) -> dict[str, Any]:
     now = now or utcnow()
     rows = archive.lineage(run.id)
     nodes: dict[str, int] = {}

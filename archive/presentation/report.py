@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from archive.arm_mix import arm_mix
-from archive.database import ArchiveError
+from archive.clock import utcnow
+from archive.errors import ArchiveError
 from archive.lineage import Lineage, timeline
-from archive.models import NODE_STATUSES, utcnow
-from archive.store import Archive, LineageRow, RunView
+from archive.store import LineageRow, ReadStore, RunView
 from archive.text import visible
+from archive.vocabulary import NodeStatus
 
 DETAIL_CHUNK = 500
 """Nodes per compressed chunk of details (metrics, feedback, file list)."""
@@ -48,11 +49,11 @@ def _version(run: RunView, rows: list[LineageRow]) -> str:
     return f"{run.status}:{len(rows)}:{evaluated}:{run.tokens}"
 
 
-def report_data(archive: Archive, run: RunView, *, live: bool) -> dict[str, Any]:
+def report_data(archive: ReadStore, run: RunView, *, live: bool) -> dict[str, Any]:
     """The page's data; the static report (`live` False) also carries every node's code."""
     rows = archive.lineage(run.id)
     lineage = Lineage.build(rows)
-    statuses = list(NODE_STATUSES) + sorted({r.status for r in rows} - set(NODE_STATUSES))
+    statuses = list(NodeStatus) + sorted({r.status for r in rows} - set(NodeStatus))
     operators = sorted({r.operator for r in rows})
     models = sorted({r.model or "" for r in rows})
     status_code = {name: i for i, name in enumerate(statuses)}
@@ -124,7 +125,7 @@ def _pack(value: Any) -> str:
     return base64.b64encode(gzip.compress(raw, compresslevel=9, mtime=0)).decode("ascii")
 
 
-def _code_chunks(archive: Archive, run: RunView, lineage: Lineage, rows: list[LineageRow]) -> dict[str, Any]:
+def _code_chunks(archive: ReadStore, run: RunView, lineage: Lineage, rows: list[LineageRow]) -> dict[str, Any]:
     index, blob_texts = archive.run_files(run.id)
     files_of: dict[int, list[tuple[str, str]]] = {}
     for node_id, path, sha in index:
@@ -152,7 +153,7 @@ def _code_chunks(archive: Archive, run: RunView, lineage: Lineage, rows: list[Li
     }
 
 
-def node_detail(archive: Archive, run: RunView, node_id: int) -> dict[str, Any]:
+def node_detail(archive: ReadStore, run: RunView, node_id: int) -> dict[str, Any]:
     """What the live page shows for a clicked node (the static page builds the same from chunks)."""
     node = archive.node(node_id)
     if node.run_id != run.id:
@@ -171,7 +172,7 @@ def node_detail(archive: Archive, run: RunView, node_id: int) -> dict[str, Any]:
 
 
 def template() -> str:
-    return resources.files("archive").joinpath("templates/report.html").read_text(encoding="utf-8")
+    return resources.files("archive.presentation").joinpath("templates/report.html").read_text(encoding="utf-8")
 
 
 def _finite(value: Any) -> Any:
@@ -196,7 +197,7 @@ def render_html(data: dict[str, Any]) -> str:
     return template().replace("__CLADE_TITLE__", title).replace("__CLADE_DATA__", payload)
 
 
-def write_report(archive: Archive, run: RunView, out: Path) -> int:
+def write_report(archive: ReadStore, run: RunView, out: Path) -> int:
     """Write the static report; returns its size in bytes."""
     page = render_html(report_data(archive, run, live=False)).encode("utf-8")
     try:
