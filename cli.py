@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import subprocess
 import sys
 import traceback
 from collections.abc import Iterator
@@ -22,12 +20,12 @@ from typer.core import TyperGroup
 from agent.config import ConfigError
 from archive.errors import ArchiveError
 from archive.text import markup_safe, visible, visible_text
-from archive.vocabulary import RunStatus, Verdict
+from archive.vocabulary import Verdict
 from benchmarks.task import TaskError
 from sandboxes import SANDBOX_CHOICES, SandboxError
 
 if TYPE_CHECKING:
-    from archive.store import Archive
+    from archive.store import Archive, ReadStore
     from benchmarks.evaluate import Evaluation
 
 BAD_INPUT = (ArchiveError, TaskError, ConfigError, SandboxError)
@@ -148,13 +146,12 @@ def _open(db: str | None) -> Archive:
     return Archive.open(db)
 
 
-def _inspect(db: str | None) -> Archive:
+def _inspect(db: str | None) -> ReadStore:
     """The archive for an inspection command: it must exist (none is created) and is opened
     read-only, so looking can never change or create anything."""
-    from archive.database import database_url, open_engine
-    from archive.store import Archive
+    from archive.store import ReadStore
 
-    return Archive(open_engine(database_url(db), read_only=True))
+    return ReadStore.inspect(db)
 
 
 @app.command()
@@ -206,46 +203,13 @@ def run(
     allow_weak_sandbox: AllowWeakOption = False,
 ) -> None:
     """Start an evolution run: live progress, then a summary."""
+    # the run settings are this command's parameters but for these, which say where and how to run
+    flags = {k: v for k, v in locals().items() if k not in ("config", "db", "name", "strategy", "allow_weak_sandbox")}
     _allow_weak(allow_weak_sandbox)
-    from agent.config import load_file, merge
-    from agent.runner import start_run
-    from archive import get_selector
+    from agent.runner import run_settings, start_run
 
     with _handled():
-        base = load_file(config) if config else None
-        settings = merge(
-            base,
-            {
-                "task": task,
-                "model": model,
-                "api_base": api_base,
-                "api_key_env": api_key_env,
-                "model_selection": model_selection,
-                "max_cost": max_cost,
-                "max_tokens": max_tokens,
-                "iterations": iterations,
-                "sandbox": sandbox,
-                "seed": seed,
-                "selection": selection,
-                "parallel": parallel,
-                "llm_concurrency": llm_concurrency,
-                "novelty": novelty,
-                "cluster": cluster,
-                "ray_address": ray_address,
-                "adapt": adapt,
-                "lessons": lessons,
-            },
-        )
-        if settings.selection is not None:
-            get_selector(settings.selection)
-        from dataclasses import replace
-
-        from benchmarks import task_ref
-
-        # Directory tasks are stored as absolute paths (a config file's relative to the file), so
-        # `clade resume` and `clade replay` find them from anywhere.
-        base_dir = config.parent if config is not None and task is None else None
-        settings = replace(settings, task=task_ref(settings.task, base_dir, must_exist=True))
+        settings = run_settings(flags, config)
         archive = _open(db)
         if strategy is not None:
             from agent.meta import with_strategy
@@ -318,47 +282,13 @@ def _finish(archive: Archive, result: Any) -> None:
 
 
 def _summary(archive: Archive, result: Any) -> None:
-    from archive.presentation.views import fmt_score
+    from archive.presentation.summary import run_summary
 
-    run, stats = result.run, result.stats
-    best = archive.best(run.id)
-    state = RunStatus.INTERRUPTED if result.interrupted else RunStatus.FINISHED
-    name = visible(run.name, one_line=True)
-    out.print(
-        f"\nrun {name} {state}: {stats.evaluations} evaluations, {stats.failed} failures", highlight=False, markup=False
-    )
-    if getattr(stats, "stopped", None):
-        out.print(f"stopped before the iteration budget: {visible(str(stats.stopped))}", highlight=False, markup=False)
-    for row in archive.llm_call_stats(run.id):
-        out.print(visible(_llm_line(row)), highlight=False, markup=False)
-    if best is None:
-        out.print("no valid program yet; see `clade tree` for what failed")
-        raise typer.Exit(code=1)
-    seed = archive.seed_node(run.id)
-    gain = "" if seed is None or seed.score is None else f" (seed {fmt_score(seed.score)})"
-    out.print(f"best node {best.id}: score {fmt_score(best.score)}{gain}", highlight=False)
-    out.print(
-        f"  clade show {best.id}\n  clade tree {name}\n  clade diff {best.id}\n"
-        f"  clade replay {best.id}\n  clade best {name} --export best/",
-        highlight=False,
-        markup=False,
-    )
-    if result.interrupted:
-        out.print(f"  clade resume {name}   # continue where it stopped", highlight=False, markup=False)
-        raise typer.Exit(code=130)
-
-
-def _llm_line(row: dict[str, Any]) -> str:
-    if (row["edit_format"] or "").startswith("agent:"):  # a coding agent's own calls (DGM mode): no edit to apply
-        return (
-            f"llm {row['model']} [{row['edit_format']}]: {row['calls']} calls, {row['replies']} replies, "
-            f"{row['tokens']} tokens, ${row['cost']:.4f}"
-        )
-    rate = "—" if row["well_formed_rate"] is None else f"{row['well_formed_rate']:.0%}"
-    return (
-        f"llm {row['model']} [{row['edit_format'] or '-'}]: {row['calls']} calls, {row['applied']}/{row['replies']} "
-        f"replies applied (well-formed {rate}), {row['tokens']} tokens, ${row['cost']:.4f}"
-    )
+    lines, code = run_summary(archive, result)
+    for line in lines:
+        out.print(line, highlight=False, markup=False)
+    if code:
+        raise typer.Exit(code=code)
 
 
 @app.command()
@@ -622,29 +552,14 @@ def eval_(
 ) -> None:
     """Evaluate one program file against a task, no run needed."""
     _allow_weak(allow_weak_sandbox)
-    from benchmarks import evaluate, load_task
-    from benchmarks.task import LLM_GATEWAY
-    from sandboxes import open_sandbox
+    from agent.one_program import evaluate_program
 
-    with _handled():
-        loaded = load_task(task)
-        if LLM_GATEWAY in loaded.services:  # its evaluation needs the LLM gateway, which a run provides
-            raise TaskError(
-                f"{loaded.name} programs are coding agents that call an LLM while they are evaluated; evaluate "
-                "them in a run (`clade run coding_agent --model ... --api-base ...`) or replay an evaluated node "
-                "(`clade replay NODE [--problem ID]`)"
-            )
-        try:
-            source = program.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or exc
-            raise TaskError(f"cannot read program file {program}: {reason}") from None
-        chosen, why = open_sandbox(sandbox)
+    def say(why: str) -> None:
         if not as_json:
             err.print(why, highlight=False, markup=False)
-        files = {**loaded.seed_files(), loaded.main_file: source}
-        with chosen:
-            result = evaluate(loaded, files, chosen)
+
+    with _handled():
+        result = evaluate_program(task, program, sandbox, say)
     doc = {"status": result.status, "score": result.score, "metrics": dict(result.metrics), "reason": result.reason}
     if as_json:
         _emit(doc)
@@ -773,6 +688,7 @@ def sandbox_prune(
     """Remove derived sandbox images (a task's packages on the base) and base images of older recipes."""
     from dataclasses import asdict
 
+    from agent.doctor import count
     from sandboxes import engine, image
 
     try:
@@ -787,7 +703,7 @@ def sandbox_prune(
         what = "removed" if item.removed else f"kept ({item.reason})"
         out.print(f"{what} {item.tag} [{item.kind}, {item.size_mb:.0f} MB]", highlight=False, markup=False)
     freed = sum(item.size_mb for item in pruned if item.removed)
-    out.print(f"{_count(sum(item.removed for item in pruned), 'image')} removed, {freed:.0f} MB", highlight=False)
+    out.print(f"{count(sum(item.removed for item in pruned), 'image')} removed, {freed:.0f} MB", highlight=False)
 
 
 @sandbox_app.command("check")
@@ -828,25 +744,11 @@ def doctor(
     config: Annotated[Optional[Path], typer.Option("--config", help="Run config file whose LLM to check.")] = None,
 ) -> None:
     """What is configured and reachable: Docker, GPU, LLM (does the model answer?), database."""
-    from archive.database import ArchiveMissing
-    from sandboxes import docker_backend
+    from agent.doctor import doctor_checks
+    from archive.presentation.summary import llm_line
+    from archive.store import ModelCallStats
 
-    ready, why = docker_backend.probe()
-    checks: dict[str, dict[str, Any]] = {
-        "docker": {"ok": ready, "detail": why},
-        "gpu": _gpu_check(),
-        "llm": _llm_check(config, model, api_base, api_key_env),
-    }
-    try:
-        archive = _inspect(db)
-        where = archive.engine.url.render_as_string(hide_password=True)
-        checks["database"] = {"ok": True, "detail": f"{where} ({_count(len(archive.list_runs()), 'run')})"}
-        checks["llm"]["well_formed"] = archive.llm_call_stats()
-    except ArchiveMissing as exc:  # looking must not create one: say so and how one comes about
-        detail = f"not found: no archive at {exc.path} (`clade run TASK` creates it)"
-        checks["database"] = {"ok": False, "detail": detail}
-    except ArchiveError as exc:
-        checks["database"] = {"ok": False, "detail": str(exc)}
+    checks = doctor_checks(db, config, model, api_base, api_key_env)
     if as_json:
         _emit(checks)
         return
@@ -854,43 +756,7 @@ def doctor(
         mark = "[green]ok[/]" if check["ok"] else "[red]no[/]"
         out.print(f"{name:9} {mark}  {markup_safe(str(check['detail']))}", highlight=False)  # a server's words
         for row in check.get("well_formed", []):
-            out.print(visible(f"          {_llm_line(row)}"), highlight=False, markup=False)
-
-
-def _count(number: int, noun: str) -> str:
-    """`1 run`, `2 runs`."""
-    return f"{number} {noun}" + ("" if number == 1 else "s")
-
-
-def _llm_check(
-    config: Path | None, model: list[str] | None, api_base: str | None, api_key_env: str | None
-) -> dict[str, Any]:
-    from agent.config import load_file, merge
-
-    try:
-        base = load_file(config) if config else {}
-        settings = merge(
-            {"task": "-", **base}, {"model": model or None, "api_base": api_base, "api_key_env": api_key_env}
-        )
-    except ConfigError as exc:
-        return {"ok": False, "detail": str(exc)}
-    if not settings.models:
-        return {"ok": True, "detail": "no model configured: runs use the offline mutator (pass --model to check one)"}
-    from agent.llm_check import check_llm
-
-    ok, detail = check_llm(settings)
-    return {"ok": ok, "detail": detail}
-
-
-def _gpu_check() -> dict[str, Any]:
-    if shutil.which("nvidia-smi") is None:
-        return {"ok": False, "detail": "no nvidia-smi: CPU only"}
-    try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"ok": False, "detail": f"nvidia-smi failed: {exc}"}
-    gpus = [line for line in listing.stdout.splitlines() if line.startswith("GPU")]
-    return {"ok": bool(gpus), "detail": "; ".join(gpus) or listing.stderr.strip() or "no GPU listed"}
+            out.print(visible(f"          {llm_line(ModelCallStats(**row))}"), highlight=False, markup=False)
 
 
 def main() -> None:

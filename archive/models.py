@@ -24,8 +24,6 @@ NODE_STATUSES = tuple(NodeStatus)
 RUN_STATUSES = tuple(RunStatus)
 
 
-
-
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 

@@ -56,57 +56,17 @@ def report_data(archive: ReadStore, run: RunView, *, live: bool) -> dict[str, An
     statuses = list(NodeStatus) + sorted({r.status for r in rows} - set(NodeStatus))
     operators = sorted({r.operator for r in rows})
     models = sorted({r.model or "" for r in rows})
-    status_code = {name: i for i, name in enumerate(statuses)}
-    operator_code = {name: i for i, name in enumerate(operators)}
-    model_code = {name: i for i, name in enumerate(models)}
     scores = timeline(rows)
-    best = lineage.rows[lineage.best_id] if lineage.best_id is not None else None
-    seed = next((r for r in rows if r.iteration == 0), None)
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row.status] = counts.get(row.status, 0) + 1
     data: dict[str, Any] = {
         "mode": "live" if live else "static",
         "generated_at": utcnow().isoformat(timespec="seconds") + "Z",
         "version": _version(run, rows),
-        "run": {
-            "id": run.id,
-            "name": run.name,
-            "task": run.task,
-            "task_hash": run.task_hash,
-            "seed": run.seed,
-            "status": run.status,
-            "iterations": run.iterations,
-            "tokens": run.tokens,
-            "cost": run.cost,
-            "wall_s": run.wall_s,
-            "created_at": run.created_at.isoformat(timespec="seconds"),
-            "failures": dict(run.failures),
-            "config": dict(run.config),
-        },
-        "summary": {
-            "nodes": len(rows),
-            "evaluations": len(scores.node_ids),
-            "statuses": counts,
-            "best_id": best.id if best else None,
-            "best_score": best.score if best else None,
-            "seed_id": seed.id if seed else None,
-            "seed_score": seed.score if seed else None,
-        },
+        "run": _run_doc(run),
+        "summary": _summary_doc(rows, lineage, len(scores.node_ids)),
         "statuses": statuses,
         "operators": operators,
         "models": models,
-        "nodes": {
-            "id": [r.id for r in rows],
-            "p": [r.parent_id for r in rows],
-            "q": [r.second_parent_id for r in rows],
-            "g": [r.generation for r in rows],
-            "it": [r.iteration for r in rows],
-            "s": [status_code[r.status] for r in rows],
-            "v": [r.score for r in rows],
-            "o": [operator_code[r.operator] for r in rows],
-            "m": [model_code[r.model or ""] for r in rows],
-        },
+        "nodes": _node_columns(rows, statuses, operators, models),
         "timeline": {
             "n": scores.node_ids,
             "s": [_round(v) for v in scores.scores],
@@ -118,6 +78,61 @@ def report_data(archive: ReadStore, run: RunView, *, live: bool) -> dict[str, An
     if not live:
         data["chunks"] = _code_chunks(archive, run, lineage, rows)
     return data
+
+
+def _run_doc(run: RunView) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "name": run.name,
+        "task": run.task,
+        "task_hash": run.task_hash,
+        "seed": run.seed,
+        "status": run.status,
+        "iterations": run.iterations,
+        "tokens": run.tokens,
+        "cost": run.cost,
+        "wall_s": run.wall_s,
+        "created_at": run.created_at.isoformat(timespec="seconds"),
+        "failures": dict(run.failures),
+        "config": dict(run.config),
+    }
+
+
+def _summary_doc(rows: list[LineageRow], lineage: Lineage, evaluations: int) -> dict[str, Any]:
+    best = lineage.rows[lineage.best_id] if lineage.best_id is not None else None
+    seed = next((r for r in rows if r.iteration == 0), None)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return {
+        "nodes": len(rows),
+        "evaluations": evaluations,
+        "statuses": counts,
+        "best_id": best.id if best else None,
+        "best_score": best.score if best else None,
+        "seed_id": seed.id if seed else None,
+        "seed_score": seed.score if seed else None,
+    }
+
+
+def _node_columns(
+    rows: list[LineageRow], statuses: list[str], operators: list[str], models: list[str]
+) -> dict[str, list[Any]]:
+    """The nodes column by column, statuses, operators and models as indexes into their lists."""
+    status_code = {name: i for i, name in enumerate(statuses)}
+    operator_code = {name: i for i, name in enumerate(operators)}
+    model_code = {name: i for i, name in enumerate(models)}
+    return {
+        "id": [r.id for r in rows],
+        "p": [r.parent_id for r in rows],
+        "q": [r.second_parent_id for r in rows],
+        "g": [r.generation for r in rows],
+        "it": [r.iteration for r in rows],
+        "s": [status_code[r.status] for r in rows],
+        "v": [r.score for r in rows],
+        "o": [operator_code[r.operator] for r in rows],
+        "m": [model_code[r.model or ""] for r in rows],
+    }
 
 
 def _pack(value: Any) -> str:

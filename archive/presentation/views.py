@@ -1,6 +1,6 @@
 """What the inspection commands show: JSON documents (stable keys) and Rich renderables.
 
-The larger views live beside this module: `tree_view` (the lineage tree), `status_view`
+The larger views live beside this module: `tree` (the lineage tree), `status`
 (`clade status`), `report` (the HTML page of `clade report` and `clade ui`), `server` (`clade ui`)
 and `plots` (`clade plot`, matplotlib imported only there).
 """

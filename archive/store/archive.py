@@ -24,6 +24,12 @@ class ReadStore(RunReads, NodeReads, LineageReads, StatsReads):
         """Open (creating when new) the archive at a URL or path; see `database_url`."""
         return cls(Database(open_engine(database_url(ref))))
 
+    @classmethod
+    def inspect(cls, ref: str | None = None) -> ReadStore:
+        """The archive for looking at: it must exist (none is created) and is opened read-only, so
+        looking can never change or create anything (raises ArchiveMissing when there is none)."""
+        return ReadStore(Database(open_engine(database_url(ref), read_only=True)))
+
     @property
     def engine(self) -> Engine:
         return self.db.engine

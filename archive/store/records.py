@@ -100,6 +100,24 @@ class GenerationStats:
     mean: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class ModelCallStats:
+    """LLM calls of one model and edit format (over a run or the whole archive)."""
+
+    model: str
+    edit_format: str | None
+    calls: int
+    replies: int
+    applied: int
+    well_formed_rate: float | None
+    """applied / replies; None before the first reply."""
+    tokens: int
+    cost: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
 def run_view(run: Run) -> RunView:
     status = run.status
     if status == RunStatus.RUNNING and (

@@ -8,7 +8,7 @@ from sqlalchemy import Float, case, func, select
 
 from archive.models import Evaluation, LLMCall, Node
 from archive.store.part import Part
-from archive.store.records import GenerationStats
+from archive.store.records import GenerationStats, ModelCallStats
 from archive.vocabulary import NodeStatus, Verdict
 
 
@@ -95,7 +95,7 @@ class StatsReads(Part):
             placed.setdefault(sandbox or "", []).append(node_id)
         return placed
 
-    def llm_call_stats(self, run_id: int | None = None) -> list[dict[str, Any]]:
+    def llm_call_stats(self, run_id: int | None = None) -> list[ModelCallStats]:
         """Per model and edit format: calls, replies, applied replies (the well-formed rate is
         applied / replies), tokens and cost; over one run or the whole archive."""
         applied = func.sum(case((LLMCall.applied.is_(True), 1), else_=0))
@@ -114,15 +114,15 @@ class StatsReads(Part):
         with self.db.read() as session:
             rows = session.execute(query.order_by(LLMCall.model, LLMCall.edit_format)).all()
         return [
-            {
-                "model": model,
-                "edit_format": edit_format,
-                "calls": calls,
-                "replies": int(n_replies or 0),
-                "applied": int(n_applied or 0),
-                "well_formed_rate": (n_applied or 0) / n_replies if n_replies else None,
-                "tokens": int(tokens or 0),
-                "cost": float(cost or 0.0),
-            }
+            ModelCallStats(
+                model=model,
+                edit_format=edit_format,
+                calls=calls,
+                replies=int(n_replies or 0),
+                applied=int(n_applied or 0),
+                well_formed_rate=(n_applied or 0) / n_replies if n_replies else None,
+                tokens=int(tokens or 0),
+                cost=float(cost or 0.0),
+            )
             for model, edit_format, calls, n_replies, n_applied, tokens, cost in rows
         ]
