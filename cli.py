@@ -238,6 +238,10 @@ def resume(
 
     with _handled():
         archive = _open(db)
+        if archive.find_run(run_ref).task.startswith("meta:"):  # a `clade meta` run: agent/meta.py resumes it
+            from agent.meta import resume_meta_cli
+
+            return resume_meta_cli(archive, archive.find_run(run_ref), out, iterations)
         try:
             with _storage_fails():
                 result = resume_run(archive, archive.find_run(run_ref), out, extra_iterations=iterations)
@@ -594,12 +598,15 @@ def meta(
     seed: Annotated[int, typer.Option("--seed", help="Seeds the meta search and every inner run.")] = 0,
     sandbox: Annotated[str, typer.Option("--sandbox", help=f"One of {', '.join(SANDBOX_CHOICES)}.")] = "auto",
     name: Annotated[Optional[str], typer.Option("--name", help="A name for the meta run.")] = None,
+    model: Annotated[Optional[list[str]], typer.Option("--model", help="LLM: writes strategies, edits code.")] = None,
+    api_base: Annotated[Optional[str], typer.Option("--api-base", help="OpenAI-compatible server URL.")] = None,
+    api_key_env: ApiKeyEnvOption = None,
     db: DbOption = None,
     allow_weak_sandbox: AllowWeakOption = False,
 ) -> None:
     """Search over search strategies: each scored by short inner runs; `clade run --strategy best` reuses one."""
     _allow_weak(allow_weak_sandbox)
-    from agent.meta import meta_summary, run_meta
+    from agent.meta import MetaLLM, meta_summary, run_meta
     from benchmarks import task_ref
     from sandboxes import open_sandbox
 
@@ -607,11 +614,13 @@ def meta(
         tasks = [task_ref(t, None) for t in task]
         archive = _open(db)
         box, why = open_sandbox(sandbox)
+        how = f"LLM reflection via {model[0]}" if model else "numeric mutation of strategies, no LLM"
         out.print(f"meta search over {', '.join(tasks)}: {why}; {strategies} strategies x {inner_iterations} "
-                  "inner iterations (numeric mutation of strategies, no LLM)", highlight=False)  # fmt: skip
+                  f"inner iterations ({how})", highlight=False)  # fmt: skip
+        llm = MetaLLM(tuple(model or ()), api_base, api_key_env)
         try:
             with _storage_fails():
-                run_doc, _ = run_meta(archive, tasks, inner_iterations, strategies, seed, box, sandbox, name)
+                run_doc, _ = run_meta(archive, tasks, inner_iterations, strategies, seed, box, sandbox, name, llm)
         finally:
             box.close()
         out.print(meta_summary(archive, run_doc), highlight=False, markup=False)

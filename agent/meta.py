@@ -2,15 +2,18 @@
 
 The meta run is an ordinary run (agent/loop.py's Evolution): its task is `meta:TASK,...`, its
 nodes are strategies (one file, `strategy.json`, agent/strategies.py), its mutator makes new
-strategies by numeric mutation (MetaDE-style), and its judge scores a strategy by short inner
-runs, one per task: ordinary runs of the archive, in the same sandbox backend, each
-with the same seed for every strategy (common random numbers), whose config names the strategy
-node (`extra.meta = {run, node}`) and whose ids the node's metrics carry (`inner_run:TASK`).
+strategies by numeric mutation (MetaDE-style) or, with a model configured, by an LLM's
+reflection on the parent's inner runs (agent/meta_reflect.py), and its judge scores a strategy
+by short inner runs, one per task: ordinary runs of the archive, in the same sandbox backend,
+each with the same seed for every strategy (common random numbers), whose config names the
+strategy node (`extra.meta = {run, node}`) and whose ids the node's metrics carry
+(`inner_run:TASK`). A killed or stopped meta run is continued by `clade resume` (resume_meta):
+the loop re-judges the strategy it was judging, and the judge reuses the inner runs that node
+already has (a finished one as is, an unfinished one resumed), so no finished inner run is redone.
 
 Fitness: per task, the area under the inner run's best-so-far curve over its iterations,
 normalised by the seed's score: mean over t of (best_t − seed) / max(|seed|, 1e-9), so a
-strategy that improves early and much scores high; the node's score is the mean over tasks.
-"""
+strategy that improves early and much scores high; the node's score is the mean over tasks."""
 
 from __future__ import annotations
 
@@ -93,8 +96,6 @@ class MetaEvolution(Evolution):
         self.inner = inner
 
     def _judge(self, node: NodeView) -> Evaluation:
-        from agent.runner import start_run
-
         started = time.monotonic()
         try:
             strategy = Strategy.loads(self.archive.files(node.id)[STRATEGY_FILE])
@@ -105,21 +106,44 @@ class MetaEvolution(Evolution):
         for task in self.task.tasks:
             config = apply(strategy, dataclasses.replace(self.inner, task=task))
             config = dataclasses.replace(config, extra={**config.extra, "meta": {"run": self.run.id, "node": node.id}})
-            quiet = Console(file=io.StringIO(), width=100)
-            result = start_run(self.archive, config, f"{self.run.name}-n{node.id}-{_short(task)}", quiet)
-            rows = [r for r in self.archive.lineage(result.run.id) if r.iteration > 0]
-            seed = self.archive.seed_node(result.run.id)
+            inner = self._inner_run(config, f"{self.run.name}-n{node.id}-{_short(task)}")
+            seed = self.archive.seed_node(inner.id)
             if seed is None or seed.score is None:
                 return Evaluation("error", None, metrics, f"the inner run on {task} has no seed score")
+            rows = [r for r in self.archive.lineage(inner.id) if r.iteration > 0]
             scores = {r.iteration: r.score for r in rows if r.status == "valid"}
             metrics[f"auc:{_short(task)}"] = best_so_far_auc(scores, seed.score, config.iterations)
-            metrics[f"inner_run:{_short(task)}"] = float(result.run.id)
+            metrics[f"inner_run:{_short(task)}"] = float(inner.id)
         aucs = [v for k, v in metrics.items() if k.startswith("auc:")]
         return Evaluation("valid", sum(aucs) / len(aucs), metrics, None, wall_s=time.monotonic() - started)
+
+    def _inner_run(self, config: RunConfig, name: str) -> RunView:
+        """The strategy's inner run on `config.task`: one a killed meta run finished is reused, one
+        it left unfinished is resumed, else a new one is run."""
+        from agent.runner import RunFinished, resume_run, start_run
+
+        quiet = Console(file=io.StringIO(), width=100)
+        for run in self.archive.list_runs():
+            extra = run.config.get("extra") or {}
+            if extra.get("meta") == config.extra["meta"] and run.config.get("task") == config.task:
+                try:
+                    return resume_run(self.archive, run, quiet).run
+                except RunFinished:
+                    return run
+        return start_run(self.archive, config, name, quiet).run
 
 
 def _short(task: str) -> str:
     return task.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaLLM:
+    """The model a meta run reflects with, which its inner runs also edit with (none: offline)."""
+
+    models: tuple[str, ...] = ()
+    api_base: str | None = None
+    api_key_env: str | None = None
 
 
 def run_meta(
@@ -131,33 +155,96 @@ def run_meta(
     sandbox: Sandbox,
     sandbox_name: str,
     name: str | None = None,
+    llm: MetaLLM | None = None,
 ) -> tuple[RunView, RunStats]:
-    """Score the default strategy and `strategies - 1` mutated ones; the meta run and its stats."""
+    """Score the default strategy and `strategies - 1` new ones; the meta run and its stats."""
     if not tasks:
         raise ConfigError("clade meta needs at least one task")
     if inner_iterations < 1 or strategies < 1:
         raise ConfigError("--inner-iterations and --strategies must be at least 1")
     for task in tasks:
         load_task(task)  # an unknown task is bad input before anything is stored
-    meta_task = MetaTask(tasks)
-    inner = RunConfig(task=tasks[0], iterations=inner_iterations, seed=seed, sandbox=sandbox_name, parallel=1,
-                      llm_concurrency=1)  # fmt: skip
-    config = {"task": meta_task.name, "meta": {"tasks": list(tasks), "inner_iterations": inner_iterations,
-              "strategies": strategies, "seed": seed, "sandbox": sandbox_name}}  # fmt: skip
-    run = archive.create_run(name=name, task=meta_task.name, task_hash="meta", config=config, seed=seed,
+    llm = llm or MetaLLM()
+    meta = {"tasks": list(tasks), "inner_iterations": inner_iterations, "strategies": strategies, "seed": seed,
+            "sandbox": sandbox_name, **dataclasses.asdict(llm)}  # fmt: skip
+    inner, mutator = _inner_and_mutator(archive, meta)
+    run = archive.create_run(name=name, task=MetaTask(tasks).name, task_hash="meta",
+                             config={"task": MetaTask(tasks).name, "meta": meta}, seed=seed,
                              iterations=strategies - 1)  # fmt: skip
-    settings = LoopSettings(iterations=strategies - 1, seed=seed, selection="power_law", parallel_evaluations=1,
-                            parallel_proposals=1, adapt=False, lessons=False)  # fmt: skip
-    evolution = MetaEvolution(archive, run, meta_task, StrategyMutator(), sandbox, settings, inner=inner)
+    return _drive(archive, run, meta, inner, mutator, sandbox)
+
+
+def resume_meta(archive: Archive, run: RunView, sandbox: Sandbox, more: int = 0) -> tuple[RunView, RunStats]:
+    """Continue a meta run that was stopped or killed (finished inner runs are reused, not redone),
+    scoring `more` strategies beyond its budget."""
+    meta = run.config.get("meta")
+    if not isinstance(meta, Mapping):
+        raise ConfigError(f"run {run.name} is not a meta run")
+    if more < 0:
+        raise ConfigError(f"--iterations adds strategies to the meta run: 0 or more, not {more}")
+    inner, mutator = _inner_and_mutator(archive, meta)
+    return _drive(archive, run, meta, inner, mutator, sandbox, more)
+
+
+def resume_meta_cli(archive: Archive, run: RunView, console: Console, more: int = 0) -> None:
+    """`clade resume` of a meta run: continue it in its sandbox backend, then its summary."""
+    from sandboxes import open_sandbox
+
+    box, why = open_sandbox(str(run.config.get("meta", {}).get("sandbox", "auto")))
+    console.print(f"resuming meta run {run.name} (id {run.id}): {why}", highlight=False)
+    try:
+        resumed, _ = resume_meta(archive, run, box, more)
+    finally:
+        box.close()
+    console.print(meta_summary(archive, resumed), highlight=False, markup=False)
+
+
+def _inner_and_mutator(archive: Archive, meta: Mapping[str, Any]) -> tuple[RunConfig, Mutator]:
+    models = tuple(meta.get("models") or ())
+    inner = RunConfig(task=meta["tasks"][0], iterations=int(meta["inner_iterations"]), seed=int(meta["seed"]),
+                      sandbox=str(meta["sandbox"]), parallel=1, llm_concurrency=1, models=models,
+                      api_base=meta.get("api_base"), api_key_env=meta.get("api_key_env"))  # fmt: skip
+    if not models:
+        return inner, StrategyMutator()
+    from agent.llm_settings import check_models, check_reachable, settings_from_config
+    from agent.meta_reflect import ReflectiveMutator
+
+    settings = settings_from_config(inner)
+    if settings.api_base:
+        check_reachable(settings.api_base)
+    check_models(settings)
+    return inner, ReflectiveMutator(archive, settings, meta["tasks"], seed=int(meta["seed"]))
+
+
+def _drive(
+    archive: Archive,
+    run: RunView,
+    meta: Mapping[str, Any],
+    inner: RunConfig,
+    mutator: Mutator,
+    sandbox: Sandbox,
+    more: int = 0,
+) -> tuple[RunView, RunStats]:
     lease = RunLease(archive, run.id)
-    lease.acquire()
+    lease.acquire(more)  # the extension counts once, with the lease
+    run = archive.find_run(str(run.id))
+    settings = LoopSettings(iterations=run.iterations, seed=int(meta["seed"]), selection="power_law",
+                            parallel_evaluations=1, parallel_proposals=1, adapt=False, lessons=False)  # fmt: skip
     status = "interrupted"
     try:
-        stats = asyncio.run(evolution.run_to_budget())
+        evolution = MetaEvolution(archive, run, MetaTask(meta["tasks"]), mutator, sandbox, settings, inner=inner)
+        stats = asyncio.run(_run_and_close(evolution, mutator))
         status = "interrupted" if stats.interrupted else "finished"
     finally:
         lease.release(status)
     return archive.find_run(str(run.id)), stats
+
+
+async def _run_and_close(evolution: Evolution, mutator: Mutator) -> RunStats:
+    try:
+        return await evolution.run_to_budget()
+    finally:
+        await mutator.aclose()
 
 
 def find_strategy(archive: Archive, ref: str) -> tuple[int, Strategy]:
@@ -199,6 +286,10 @@ def meta_summary(archive: Archive, run: RunView) -> str:
         inner = ", ".join(f"{task} run {run_id}" for task, run_id in runs)
         score = "—" if node.score is None else f"{node.score:.6g}"
         lines.append(f"  node {node.id}: fitness {score} ({node.status}; {inner or 'no inner run'})")
+    reflected = sum(1 for n in nodes if n.operator == "meta:reflect")
+    fallbacks = sum(1 for n in nodes if n.operator == "meta:fallback")
+    if reflected or fallbacks:
+        lines.append(f"LLM-written strategies: {reflected}; unusable replies (numeric mutation instead): {fallbacks}")
     if nodes and nodes[0].score is not None:
         lines.append(f"reuse the best: clade run TASK --strategy {nodes[0].id}   (or --strategy best)")
     return "\n".join(lines)
