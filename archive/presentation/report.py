@@ -181,7 +181,7 @@ def node_detail(archive: ReadStore, run: RunView, node_id: int) -> dict[str, Any
         "edit_format": node.edit_format,
         "files": archive.files(node.id),
         "parent_files": archive.files(parent) if parent is not None else None,
-        "evaluations": archive.evaluations(node.id),
+        "evaluations": [stage.to_json() for stage in archive.evaluations(node.id)],
         "llm_call": archive.llm_call_for(node.id),
     }
 

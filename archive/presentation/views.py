@@ -79,7 +79,7 @@ def node_json(archive: ReadStore, node: NodeView, *, reply: bool = False) -> dic
         "iteration": node.iteration,
         "island": node.island,
         "eval_wall_s": node.eval_wall_s,
-        "evaluations": archive.evaluations(node.id),
+        "evaluations": [stage.to_json() for stage in archive.evaluations(node.id)],
         "strategy": None if node.strategy is None else dict(node.strategy),
     }
     if reply:

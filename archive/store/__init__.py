@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from archive.store.archive import Archive, ReadStore
 from archive.store.db import KILL_AT_WRITE, Database
-from archive.store.records import GenerationStats, LineageRow, ModelCallStats, NodeView, RunView
+from archive.store.records import GenerationStats, LineageRow, ModelCallStats, NodeView, RunView, StageView
 from archive.store.writes import WriteStore
 from archive.vocabulary import FINAL_STATUSES
 
@@ -29,5 +29,6 @@ __all__ = [
     "NodeView",
     "ReadStore",
     "RunView",
+    "StageView",
     "WriteStore",
 ]

@@ -12,7 +12,7 @@ from archive.models import Blob, Evaluation, LLMCall, Node, NodeFile, Run
 from archive.store.codec import unpack
 from archive.store.db import Database
 from archive.store.part import Part
-from archive.store.records import NodeView, RunView, node_view, run_view
+from archive.store.records import NodeView, RunView, StageView, node_view, run_view
 from archive.vocabulary import NodeStatus
 
 _CHUNK = 10_000
@@ -110,24 +110,24 @@ class NodeReads(Part):
             raise ArchiveError(f"no node {node_id} in this archive (see `clade tree`)")
         return {path: unpack(content, encoding) for path, content, encoding in rows}
 
-    def evaluations(self, node_id: int) -> list[dict[str, Any]]:
-        """The stored stages of a node's evaluation, in order, as the `--json` commands print them."""
+    def evaluations(self, node_id: int) -> list[StageView]:
+        """The stored stages of a node's evaluation, in order."""
         with self.db.read() as session:
             rows = session.scalars(select(Evaluation).where(Evaluation.node_id == node_id).order_by(Evaluation.id))
             return [
-                {
-                    "stage": e.stage,
-                    "status": e.status,
-                    "score": e.score,
-                    "metrics": e.metrics,
-                    "reason": e.reason,
-                    "exit_code": e.exit_code,
-                    "timed_out": e.timed_out,
-                    "out_of_memory": e.out_of_memory,
-                    "wall_s": e.wall_s,
-                    "sandbox": e.sandbox,
-                    "stderr_tail": e.stderr_tail,
-                }
+                StageView(
+                    stage=e.stage,
+                    status=e.status,
+                    score=e.score,
+                    metrics=e.metrics,
+                    reason=e.reason,
+                    exit_code=e.exit_code,
+                    timed_out=e.timed_out,
+                    out_of_memory=e.out_of_memory,
+                    wall_s=e.wall_s,
+                    sandbox=e.sandbox,
+                    stderr_tail=e.stderr_tail,
+                )
                 for e in rows
             ]
 

@@ -101,6 +101,26 @@ class GenerationStats:
 
 
 @dataclass(frozen=True, slots=True)
+class StageView:
+    """One stored stage of a node's evaluation, with what the sandbox reported."""
+
+    stage: str
+    status: str
+    score: float | None
+    metrics: Mapping[str, Any]
+    reason: str | None
+    exit_code: int | None
+    timed_out: bool
+    out_of_memory: bool
+    wall_s: float | None
+    sandbox: str | None
+    stderr_tail: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
 class ModelCallStats:
     """LLM calls of one model and edit format (over a run or the whole archive)."""
 

@@ -157,6 +157,6 @@ def test_evaluation_stages_are_stored_one_row_each(archive: Archive) -> None:
         ],
         sandbox="process",
     )
-    assert [e["stage"] for e in archive.evaluations(node.id)] == ["quick", "full"]
+    assert [e.stage for e in archive.evaluations(node.id)] == ["quick", "full"]
     with archive.db.read() as session:
         assert session.scalar(select(func.count()).select_from(Evaluation)) == 2
