@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import subprocess
 import sys
 import traceback
 from collections.abc import Iterator
@@ -22,12 +20,12 @@ from typer.core import TyperGroup
 from agent.config import ConfigError
 from archive.errors import ArchiveError
 from archive.text import markup_safe, visible, visible_text
-from archive.vocabulary import RunStatus, Verdict
+from archive.vocabulary import Verdict
 from benchmarks.task import TaskError
 from sandboxes import SANDBOX_CHOICES, SandboxError
 
 if TYPE_CHECKING:
-    from archive.store import Archive
+    from archive.store import Archive, ReadStore
     from benchmarks.evaluate import Evaluation
 
 BAD_INPUT = (ArchiveError, TaskError, ConfigError, SandboxError)
@@ -148,13 +146,12 @@ def _open(db: str | None) -> Archive:
     return Archive.open(db)
 
 
-def _inspect(db: str | None) -> Archive:
+def _inspect(db: str | None) -> ReadStore:
     """The archive for an inspection command: it must exist (none is created) and is opened
     read-only, so looking can never change or create anything."""
-    from archive.database import database_url, open_engine
-    from archive.store import Archive
+    from archive.store import ReadStore
 
-    return Archive(open_engine(database_url(db), read_only=True))
+    return ReadStore.inspect(db)
 
 
 @app.command()
@@ -206,46 +203,13 @@ def run(
     allow_weak_sandbox: AllowWeakOption = False,
 ) -> None:
     """Start an evolution run: live progress, then a summary."""
+    # the run settings are this command's parameters but for these, which say where and how to run
+    flags = {k: v for k, v in locals().items() if k not in ("config", "db", "name", "strategy", "allow_weak_sandbox")}
     _allow_weak(allow_weak_sandbox)
-    from agent.config import load_file, merge
-    from agent.runner import start_run
-    from archive import get_selector
+    from agent.runner import run_settings, start_run
 
     with _handled():
-        base = load_file(config) if config else None
-        settings = merge(
-            base,
-            {
-                "task": task,
-                "model": model,
-                "api_base": api_base,
-                "api_key_env": api_key_env,
-                "model_selection": model_selection,
-                "max_cost": max_cost,
-                "max_tokens": max_tokens,
-                "iterations": iterations,
-                "sandbox": sandbox,
-                "seed": seed,
-                "selection": selection,
-                "parallel": parallel,
-                "llm_concurrency": llm_concurrency,
-                "novelty": novelty,
-                "cluster": cluster,
-                "ray_address": ray_address,
-                "adapt": adapt,
-                "lessons": lessons,
-            },
-        )
-        if settings.selection is not None:
-            get_selector(settings.selection)
-        from dataclasses import replace
-
-        from benchmarks import task_ref
-
-        # Directory tasks are stored as absolute paths (a config file's relative to the file), so
-        # `clade resume` and `clade replay` find them from anywhere.
-        base_dir = config.parent if config is not None and task is None else None
-        settings = replace(settings, task=task_ref(settings.task, base_dir, must_exist=True))
+        settings = run_settings(flags, config)
         archive = _open(db)
         if strategy is not None:
             from agent.meta import with_strategy
@@ -322,54 +286,20 @@ def _finish(archive: Archive, result: Any) -> None:
 
 
 def _summary(archive: Archive, result: Any) -> None:
-    from archive.views import fmt_score
+    from archive.presentation.summary import run_summary
 
-    run, stats = result.run, result.stats
-    best = archive.best(run.id)
-    state = RunStatus.INTERRUPTED if result.interrupted else RunStatus.FINISHED
-    name = visible(run.name, one_line=True)
-    out.print(
-        f"\nrun {name} {state}: {stats.evaluations} evaluations, {stats.failed} failures", highlight=False, markup=False
-    )
-    if getattr(stats, "stopped", None):
-        out.print(f"stopped before the iteration budget: {visible(str(stats.stopped))}", highlight=False, markup=False)
-    for row in archive.llm_call_stats(run.id):
-        out.print(visible(_llm_line(row)), highlight=False, markup=False)
-    if best is None:
-        out.print("no valid program yet; see `clade tree` for what failed")
-        raise typer.Exit(code=1)
-    seed = archive.seed_node(run.id)
-    gain = "" if seed is None or seed.score is None else f" (seed {fmt_score(seed.score)})"
-    out.print(f"best node {best.id}: score {fmt_score(best.score)}{gain}", highlight=False)
-    out.print(
-        f"  clade show {best.id}\n  clade tree {name}\n  clade diff {best.id}\n"
-        f"  clade replay {best.id}\n  clade best {name} --export best/",
-        highlight=False,
-        markup=False,
-    )
-    if result.interrupted:
-        out.print(f"  clade resume {name}   # continue where it stopped", highlight=False, markup=False)
-        raise typer.Exit(code=130)
-
-
-def _llm_line(row: dict[str, Any]) -> str:
-    if (row["edit_format"] or "").startswith("agent:"):  # a coding agent's own calls (DGM mode): no edit to apply
-        return (
-            f"llm {row['model']} [{row['edit_format']}]: {row['calls']} calls, {row['replies']} replies, "
-            f"{row['tokens']} tokens, ${row['cost']:.4f}"
-        )
-    rate = "—" if row["well_formed_rate"] is None else f"{row['well_formed_rate']:.0%}"
-    return (
-        f"llm {row['model']} [{row['edit_format'] or '-'}]: {row['calls']} calls, {row['applied']}/{row['replies']} "
-        f"replies applied (well-formed {rate}), {row['tokens']} tokens, ${row['cost']:.4f}"
-    )
+    lines, code = run_summary(archive, result)
+    for line in lines:
+        out.print(line, highlight=False, markup=False)
+    if code:
+        raise typer.Exit(code=code)
 
 
 @app.command()
 def runs(db: DbOption = None, as_json: JsonOption = False) -> None:
     """List the runs in the archive."""
     from archive.database import ArchiveMissing
-    from archive.views import run_json, runs_table
+    from archive.presentation.views import run_json, runs_table
 
     with _handled():
         try:
@@ -398,8 +328,8 @@ def tree(
     show_all: Annotated[bool, typer.Option("--all", help="Never fold branches that did not improve.")] = False,
 ) -> None:
     """The lineage tree of a run: score, status, operator and model per node."""
-    from archive.tree_view import render_tree
-    from archive.views import load_tree, tree_json
+    from archive.presentation.tree import render_tree
+    from archive.presentation.views import load_tree, tree_json
 
     with _handled():
         archive = _inspect(db)
@@ -421,7 +351,7 @@ def show(
     reply: Annotated[bool, typer.Option("--reply", help="Also show the LLM reply that made this node.")] = False,
 ) -> None:
     """One node: metrics, evaluation feedback, mutation, code (and the LLM reply with --reply)."""
-    from archive.views import node_json, node_panel
+    from archive.presentation.views import node_json, node_panel
 
     with _handled():
         archive = _inspect(db)
@@ -437,7 +367,7 @@ def diff(
     as_json: JsonOption = False,
 ) -> None:
     """Diff a node against its parent or another node (every file that changed)."""
-    from archive.views import diff_json, diff_renderable
+    from archive.presentation.views import diff_json, diff_renderable
 
     with _handled():
         archive = _inspect(db)
@@ -468,7 +398,7 @@ def best(
     ] = None,
 ) -> None:
     """The best node of a run."""
-    from archive.views import export_node, node_json, node_panel
+    from archive.presentation.views import export_node, node_json, node_panel
 
     with _handled():
         archive = _inspect(db)
@@ -497,7 +427,7 @@ def status(
     interval: Annotated[float, typer.Option("--interval", help="Seconds between refreshes with --watch.")] = 2.0,
 ) -> None:
     """Where a run stands: progress, best so far, evaluations per minute, failures, LLM tokens and cost."""
-    from archive.status_view import status_json, status_panel
+    from archive.presentation.status import status_json, status_panel
 
     with _handled():
         archive = _inspect(db)
@@ -509,7 +439,7 @@ def status(
         if not watch:
             out.print(status_panel(doc))
             return
-        from archive.status_view import watch_status
+        from archive.presentation.status import watch_status
 
         watch_status(lambda: status_json(archive, archive.find_run(str(ref.id))), out, interval)
 
@@ -521,7 +451,7 @@ def report(
     out_path: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path("report.html"),
 ) -> None:
     """Write a self-contained HTML report: score over evaluations, the lineage graph, the settings."""
-    from archive.report import write_report
+    from archive.presentation.report import write_report
 
     with _handled():
         archive = _inspect(db)
@@ -541,7 +471,7 @@ def ui(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1; 0 picks a free one.")] = 8765,
 ) -> None:
     """Serve the report live from the archive on localhost (Ctrl-C stops it)."""
-    from archive.server import serve
+    from archive.presentation.server import serve
 
     def ready(url: str) -> None:
         shown_name = visible(run_view.name, one_line=True)
@@ -564,7 +494,7 @@ def plot(
     ] = None,
 ) -> None:
     """Plot best and median score over evaluations as a PNG (needs the `plot` extra: matplotlib)."""
-    from archive.plots import plot_scores
+    from archive.presentation.plots import plot_scores
 
     with _handled():
         archive = _inspect(db)
@@ -626,29 +556,14 @@ def eval_(
 ) -> None:
     """Evaluate one program file against a task, no run needed."""
     _allow_weak(allow_weak_sandbox)
-    from benchmarks import evaluate, load_task
-    from benchmarks.task import LLM_GATEWAY
-    from sandboxes import open_sandbox
+    from agent.one_program import evaluate_program
 
-    with _handled():
-        loaded = load_task(task)
-        if LLM_GATEWAY in loaded.services:  # its evaluation needs the LLM gateway, which a run provides
-            raise TaskError(
-                f"{loaded.name} programs are coding agents that call an LLM while they are evaluated; evaluate "
-                "them in a run (`clade run coding_agent --model ... --api-base ...`) or replay an evaluated node "
-                "(`clade replay NODE [--problem ID]`)"
-            )
-        try:
-            source = program.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or exc
-            raise TaskError(f"cannot read program file {program}: {reason}") from None
-        chosen, why = open_sandbox(sandbox)
+    def say(why: str) -> None:
         if not as_json:
             err.print(why, highlight=False, markup=False)
-        files = {**loaded.seed_files(), loaded.main_file: source}
-        with chosen:
-            result = evaluate(loaded, files, chosen)
+
+    with _handled():
+        result = evaluate_program(task, program, sandbox, say)
     doc = {"status": result.status, "score": result.score, "metrics": dict(result.metrics), "reason": result.reason}
     if as_json:
         _emit(doc)
@@ -782,6 +697,7 @@ def sandbox_prune(
     """Remove derived sandbox images (a task's packages on the base) and base images of older recipes."""
     from dataclasses import asdict
 
+    from agent.doctor import count
     from sandboxes import engine, image
 
     try:
@@ -796,7 +712,7 @@ def sandbox_prune(
         what = "removed" if item.removed else f"kept ({item.reason})"
         out.print(f"{what} {item.tag} [{item.kind}, {item.size_mb:.0f} MB]", highlight=False, markup=False)
     freed = sum(item.size_mb for item in pruned if item.removed)
-    out.print(f"{_count(sum(item.removed for item in pruned), 'image')} removed, {freed:.0f} MB", highlight=False)
+    out.print(f"{count(sum(item.removed for item in pruned), 'image')} removed, {freed:.0f} MB", highlight=False)
 
 
 @sandbox_app.command("check")
@@ -837,25 +753,11 @@ def doctor(
     config: Annotated[Optional[Path], typer.Option("--config", help="Run config file whose LLM to check.")] = None,
 ) -> None:
     """What is configured and reachable: Docker, GPU, LLM (does the model answer?), database."""
-    from archive.database import ArchiveMissing
-    from sandboxes import docker_backend
+    from agent.doctor import doctor_checks
+    from archive.presentation.summary import llm_line
+    from archive.store import ModelCallStats
 
-    ready, why = docker_backend.probe()
-    checks: dict[str, dict[str, Any]] = {
-        "docker": {"ok": ready, "detail": why},
-        "gpu": _gpu_check(),
-        "llm": _llm_check(config, model, api_base, api_key_env),
-    }
-    try:
-        archive = _inspect(db)
-        where = archive.engine.url.render_as_string(hide_password=True)
-        checks["database"] = {"ok": True, "detail": f"{where} ({_count(len(archive.list_runs()), 'run')})"}
-        checks["llm"]["well_formed"] = archive.llm_call_stats()
-    except ArchiveMissing as exc:  # looking must not create one: say so and how one comes about
-        detail = f"not found: no archive at {exc.path} (`clade run TASK` creates it)"
-        checks["database"] = {"ok": False, "detail": detail}
-    except ArchiveError as exc:
-        checks["database"] = {"ok": False, "detail": str(exc)}
+    checks = doctor_checks(db, config, model, api_base, api_key_env)
     if as_json:
         _emit(checks)
         return
@@ -863,43 +765,7 @@ def doctor(
         mark = "[green]ok[/]" if check["ok"] else "[red]no[/]"
         out.print(f"{name:9} {mark}  {markup_safe(str(check['detail']))}", highlight=False)  # a server's words
         for row in check.get("well_formed", []):
-            out.print(visible(f"          {_llm_line(row)}"), highlight=False, markup=False)
-
-
-def _count(number: int, noun: str) -> str:
-    """`1 run`, `2 runs`."""
-    return f"{number} {noun}" + ("" if number == 1 else "s")
-
-
-def _llm_check(
-    config: Path | None, model: list[str] | None, api_base: str | None, api_key_env: str | None
-) -> dict[str, Any]:
-    from agent.config import load_file, merge
-
-    try:
-        base = load_file(config) if config else {}
-        settings = merge(
-            {"task": "-", **base}, {"model": model or None, "api_base": api_base, "api_key_env": api_key_env}
-        )
-    except ConfigError as exc:
-        return {"ok": False, "detail": str(exc)}
-    if not settings.models:
-        return {"ok": True, "detail": "no model configured: runs use the offline mutator (pass --model to check one)"}
-    from agent.llm_check import check_llm
-
-    ok, detail = check_llm(settings)
-    return {"ok": ok, "detail": detail}
-
-
-def _gpu_check() -> dict[str, Any]:
-    if shutil.which("nvidia-smi") is None:
-        return {"ok": False, "detail": "no nvidia-smi: CPU only"}
-    try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"ok": False, "detail": f"nvidia-smi failed: {exc}"}
-    gpus = [line for line in listing.stdout.splitlines() if line.startswith("GPU")]
-    return {"ok": bool(gpus), "detail": "; ".join(gpus) or listing.stderr.strip() or "no GPU listed"}
+            out.print(visible(f"          {llm_line(ModelCallStats(**row))}"), highlight=False, markup=False)
 
 
 def main() -> None:

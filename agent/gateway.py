@@ -37,7 +37,7 @@ from typing import Any
 from agent.ledger import Ledger
 from agent.llm import FailedAttempt, LLMClient, LLMError
 from agent.llm_settings import LLMSettings
-from agent.mutation import BudgetExhausted, LLMCallRecord
+from agent.mutation import BudgetExhausted, LLMCallRecord, store_call
 from archive import Archive
 from sandboxes.base import Job
 
@@ -328,20 +328,6 @@ def archive_recorder(archive: Archive, run_id: int) -> GatewayRecorder:
     """Store gateway calls in `archive` under the run and the session's node (which charges the run)."""
 
     def record(call: LLMCallRecord, node_id: int | None) -> int | None:
-        call_id: int = archive.record_llm_call(
-            run_id=run_id,
-            node_id=node_id,
-            model=call.model,
-            prompt=[dict(m) for m in call.prompt],
-            response=call.response,
-            prompt_tokens=call.prompt_tokens,
-            completion_tokens=call.completion_tokens,
-            cost=call.cost,
-            latency_s=call.latency_s,
-            error=call.error,
-            edit_format=call.edit_format,
-            applied=call.applied,
-        )
-        return call_id  # the call's tokens and cost were charged to the run in the same transaction
+        return store_call(archive, run_id, call, node_id)  # which charges the run in the same transaction
 
     return record

@@ -91,7 +91,7 @@ def _run_lines(archive: Archive, run_id: int, task: str, auc: float | None) -> l
     if run.failures:
         lines.append("Proposals that made no child: " + ", ".join(f"{k} x{v}" for k, v in sorted(run.failures.items())))
     for row in archive.llm_call_stats(run_id):
-        lines.append(f"LLM replies in format {row['edit_format']}: {row['applied']} of {row['replies']} applied.")
+        lines.append(f"LLM replies in format {row.edit_format}: {row.applied} of {row.replies} applied.")
     lessons = distill(nodes)
     if lessons:
         lines.extend(lessons.splitlines())

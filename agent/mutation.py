@@ -5,6 +5,7 @@ never an unchanged copy of the parent."""
 from __future__ import annotations
 
 import abc
+import dataclasses
 import difflib
 import random
 import time
@@ -18,6 +19,7 @@ from archive.vocabulary import FailureKind
 
 if TYPE_CHECKING:
     from agent.ledger import Ledger
+    from archive import Archive
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,15 @@ class LLMCallRecord:
 
 CallRecorder = Callable[[LLMCallRecord], "int | None"]
 """Stores one call (and charges its tokens and cost to the run); returns the call's id."""
+
+
+def store_call(archive: Archive, run_id: int, call: LLMCallRecord, node_id: int | None = None) -> int:
+    """The one way an LLM call reaches the archive, a mutator's or a coding agent's through the
+    gateway: stored under the run (and its node, once known), its usage charged to the run in the
+    same transaction."""
+    fields = dataclasses.asdict(call)
+    fields["prompt"] = [dict(message) for message in call.prompt]
+    return archive.record_llm_call(run_id=run_id, node_id=node_id, **fields)
 
 
 @dataclass(frozen=True)

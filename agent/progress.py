@@ -1,6 +1,6 @@
 """Live progress of a run: a Rich panel on a terminal, plain lines otherwise.
 
-The panel is `clade status`'s (archive/status_view.status_panel), drawn from the loop's own
+The panel is `clade status`'s (archive/presentation/status.status_panel), drawn from the loop's own
 counters instead of the archive: progress against the budget, best so far, evaluations per
 minute, nodes by status, failures by kind, and LLM tokens and cost when the run calls a model.
 """
@@ -15,8 +15,8 @@ from rich.live import Live
 from rich.text import Text
 
 from agent.loop import RunStats
-from archive.status_view import status_panel
-from archive.tree_view import fmt_score
+from archive.presentation.status import status_panel
+from archive.presentation.tree import fmt_score
 from archive.vocabulary import RunStatus, Verdict
 
 
@@ -32,7 +32,7 @@ def _usage(stats: RunStats) -> str | None:
 
 
 def stats_doc(stats: RunStats) -> dict[str, Any]:
-    """The loop's counters as the document `clade status --json` prints (archive/status_view.py),
+    """The loop's counters as the document `clade status --json` prints (archive/presentation/status.py),
     so the live panel and `clade status` are one panel: what the loop cannot know from its own
     counters (the run's name, stage failure kinds, wall time) is left out."""
     broken = {str(v): stats.statuses[v] for v in (Verdict.INVALID, Verdict.ERROR) if stats.statuses.get(v)}

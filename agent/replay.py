@@ -114,7 +114,7 @@ def replay_node(archive: Archive, node_id: int, sandbox_kind: str) -> Replay:
     # A coding agent (DGM mode) reaches the LLM through a gateway session under the node.
     with sandbox, replay_access(archive, run, task, node_id) as session:
         evaluation = evaluate(task, archive.files(node_id), sandbox, session.attach if session else None, secrets)
-    recorded_stages = {e["stage"] for e in archive.evaluations(node_id)}
+    recorded_stages = {e.stage for e in archive.evaluations(node_id)}
     return Replay(
         node_id,
         node.status,

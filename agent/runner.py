@@ -16,11 +16,14 @@ import contextlib
 import dataclasses
 import signal
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
-from agent.config import RunConfig, proposals_in_flight, ray_build_image, with_llm_concurrency
+from agent.config import RunConfig, load_file, merge, proposals_in_flight, ray_build_image, with_llm_concurrency
 from agent.dgm import llm_gateway
 from agent.ledger import Ledger
 from agent.loop import Evolution, LoopSettings, RunStats
@@ -30,6 +33,7 @@ from agent.progress import RunDisplay
 from archive import Archive, RunView
 from archive.errors import StorageError
 from archive.lease import RunLease
+from archive.vocabulary import RunStatus
 from benchmarks import Task, load_task
 from sandboxes import Sandbox, open_sandbox
 
@@ -48,6 +52,20 @@ class RunAborted(Exception):
 
 class RunFinished(Exception):
     """`clade resume` of a run that has nothing left to do: the message says how to extend it."""
+
+
+def run_settings(flags: Mapping[str, Any], config_file: Path | None) -> RunConfig:
+    """A run's settings, resolved once at the boundary: the config file under the flags (None
+    means unset), the parent selection checked, and a directory task stored as an absolute path
+    (a config file's relative to the file), so `clade resume` and `clade replay` find it anywhere."""
+    from archive import get_selector
+    from benchmarks import task_ref
+
+    settings = merge(load_file(config_file) if config_file else None, dict(flags))
+    if settings.selection is not None:
+        get_selector(settings.selection)
+    base_dir = config_file.parent if config_file is not None and flags.get("task") is None else None
+    return dataclasses.replace(settings, task=task_ref(settings.task, base_dir, must_exist=True))
 
 
 def start_run(archive: Archive, config: RunConfig, name: str | None, console: Console) -> RunResult:
@@ -98,7 +116,7 @@ def resume_run(archive: Archive, run: RunView, console: Console, extra_iteration
         sandbox, why = _open_sandbox(config)
     except BaseException:
         with contextlib.suppress(StorageError):
-            lease.release("interrupted")
+            lease.release(RunStatus.INTERRUPTED)
         raise
     console.print(f"resuming run {run.name} (id {run.id}) on {task.name}: {why}; {mutator.name}", highlight=False)
     return _drive(archive, run, config, task, mutator, sandbox, console, lease)
@@ -113,7 +131,7 @@ def _open_sandbox(config: RunConfig) -> tuple[Sandbox, str]:
 
 
 def _complete(archive: Archive, run: RunView) -> bool:
-    if run.status != "finished" or archive.unfinished(run.id):
+    if run.status != RunStatus.FINISHED or archive.unfinished(run.id):
         return False
     counts = archive.run_counts(run.id)
     return counts["proposed"] + sum(run.failures.values()) >= run.iterations
@@ -129,23 +147,12 @@ def _drive(
     console: Console,
     lease: RunLease,
 ) -> RunResult:
-    settings = LoopSettings(
-        iterations=config.iterations,
-        seed=config.seed,
-        secret_seed=config.secret_seed,
-        selection=config.selection or task.default_selection,
-        parallel_evaluations=config.parallel,
-        parallel_proposals=proposals_in_flight(config),
-        novelty=config.novelty,
-        adapt=config.adapt,
-        exploration=_exploration(config),
-        lessons=config.lessons,
-    )
+    settings = _loop_settings(config, task)
     ledger = Ledger(config.max_cost, config.max_tokens)
     ledger.charge(run.tokens, run.cost)  # a resumed run's stored spending counts against its caps
     mutator.use_ledger(ledger)
     started = time.monotonic()
-    status, failure = "interrupted", None
+    status, failure = RunStatus.INTERRUPTED, None
     try:
         with (
             RunDisplay(console) as display,
@@ -165,7 +172,7 @@ def _drive(
             lease.on_lost = evolution.request_stop
             try:
                 stats = _run(evolution, console)
-                status = "interrupted" if stats.interrupted else "finished"
+                status = RunStatus.INTERRUPTED if stats.interrupted else RunStatus.FINISHED
             except StorageError as exc:
                 failure, stats = exc, evolution.stats
             finally:
@@ -178,7 +185,22 @@ def _drive(
             lease.abandon()  # the database is away: the next resume takes the lease over
     if failure is not None:
         raise RunAborted(str(failure)) from failure
-    return RunResult(archive.find_run(str(run.id)), stats, status == "interrupted")
+    return RunResult(archive.find_run(str(run.id)), stats, status == RunStatus.INTERRUPTED)
+
+
+def _loop_settings(config: RunConfig, task: Task) -> LoopSettings:
+    return LoopSettings(
+        iterations=config.iterations,
+        seed=config.seed,
+        secret_seed=config.secret_seed,
+        selection=config.selection or task.default_selection,
+        parallel_evaluations=config.parallel,
+        parallel_proposals=proposals_in_flight(config),
+        novelty=config.novelty,
+        adapt=config.adapt,
+        exploration=_exploration(config),
+        lessons=config.lessons,
+    )
 
 
 def _exploration(config: RunConfig) -> float:

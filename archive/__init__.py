@@ -14,16 +14,15 @@ if TYPE_CHECKING:
     from archive.dedup import code_hash
     from archive.errors import ArchiveError
     from archive.population import Population
-    from archive.queries import GenerationStats
     from archive.selection import SELECTORS, Migration, Selection, SelectionContext, Selector, get_selector
-    from archive.store import Archive, NodeView, RunView
+    from archive.store import Archive, GenerationStats, NodeView, ReadStore, RunView
 
 _HOMES = {
     "ArchiveError": "archive.errors",
     "database_url": "archive.database",
     "code_hash": "archive.dedup",
     "Population": "archive.population",
-    "GenerationStats": "archive.queries",
+    "GenerationStats": "archive.store",
     "SELECTORS": "archive.selection",
     "Migration": "archive.selection",
     "Selection": "archive.selection",
@@ -32,6 +31,7 @@ _HOMES = {
     "get_selector": "archive.selection",
     "Archive": "archive.store",
     "NodeView": "archive.store",
+    "ReadStore": "archive.store",
     "RunView": "archive.store",
 }
 
@@ -43,6 +43,7 @@ __all__ = [
     "Migration",
     "NodeView",
     "Population",
+    "ReadStore",
     "RunView",
     "Selection",
     "SelectionContext",

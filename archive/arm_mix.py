@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from archive.store import Archive, RunView
+from archive.store import ReadStore, RunView
 
 WINDOWS = 5
 """The run's iterations are shown in this many windows (at least 10 iterations each)."""
@@ -53,7 +53,7 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
-def arm_mix(archive: Archive, run: RunView) -> dict[str, Any] | None:
+def arm_mix(archive: ReadStore, run: RunView) -> dict[str, Any] | None:
     """`{adaptive, arms: [{arm, operator, model, prompt, temperature, pulls, failed, mean_reward}],
     windows: [{first, last, arms: {arm: {pulls, mean_reward}}}]}`; None when no child records an arm."""
     rows = archive.arm_rows(run.id)

@@ -12,27 +12,31 @@ get their first programs from the seed). Within an island parents follow the `in
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
 from archive.database import ArchiveError
+from archive.map_elites import MapElites
 from archive.population import IntArray, Population
-from archive.strategy import Migration, Selection, SelectionContext, Selector, scores_of
+from archive.strategy import Migration, Selection, SelectionContext, Selector, parse_selector, scores_of
+from archive.weighted import DGM, Best, PowerLaw, Uniform
+
+INNER_RULES: dict[str, Callable[..., Selector]] = {cls.name: cls for cls in (DGM, PowerLaw, Uniform, Best, MapElites)}
+"""The rules an island may pick its parents by (every selector but islands)."""
 
 
 class Islands(Selector):
     name = "islands"
 
     def __init__(self, n: int = 4, interval: int = 5, inner: str = "dgm") -> None:
-        from archive.selection import get_selector
-
         if n < 1 or interval < 1:
             raise ArchiveError(f"islands needs n >= 1 and interval >= 1 (got n={n}, interval={interval})")
         self.n, self.interval = n, interval
-        self.inner = get_selector(inner)
-        if isinstance(self.inner, Islands):
+        if inner.strip().partition(":")[0] == self.name:
             raise ArchiveError("islands cannot nest islands; pick another inner rule")
+        self.inner = parse_selector(inner, INNER_RULES)
 
     def island_for(self, context: SelectionContext) -> int:
         return (max(context.iteration, 1) - 1) % self.n

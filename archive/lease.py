@@ -68,7 +68,7 @@ class RunLease:
     def acquire(self, extra_iterations: int = 0, stale_s: float | None = None) -> None:
         """Take the lease (or raise LeaseHeld) and add `extra_iterations` to the budget, atomically."""
         stale = stale_after() if stale_s is None else stale_s
-        with self.archive._write() as session:
+        with self.archive.db.write() as session:
             run = session.scalars(select(Run).where(Run.id == self.run_id).with_for_update()).first()
             if run is None:
                 raise ArchiveError(f"no run {self.run_id} in this archive (see `clade runs`)")
@@ -105,7 +105,7 @@ class RunLease:
 
     def renew(self) -> bool:
         """Bump the heartbeat; False when the lease is no longer ours."""
-        with self.archive._write() as session:
+        with self.archive.db.write() as session:
             done = session.execute(
                 update(Run).where(Run.id == self.run_id, Run.owner == self.owner.token).values(heartbeat_at=utcnow())
             )
@@ -116,7 +116,7 @@ class RunLease:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=HEARTBEAT_S + 5)
-        with self.archive._write() as session:
+        with self.archive.db.write() as session:
             session.execute(
                 update(Run)
                 .where(Run.id == self.run_id, Run.owner == self.owner.token)
@@ -137,7 +137,7 @@ class RunLease:
 
 def held_by(archive: Archive, run_id: int) -> tuple[str, str, int, timedelta] | None:
     """(owner, host, pid, heartbeat age) of the run's lease, or None when no process holds it."""
-    with archive._sessions() as session:
+    with archive.db.read() as session:
         run = session.get(Run, run_id)
         if run is None or run.owner is None:
             return None

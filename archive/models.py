@@ -8,12 +8,13 @@ under archive/migrations/versions/ that brings an archive of the previous versio
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from archive.clock import utcnow
 from archive.vocabulary import NodeStatus, RunStatus
 
 SCHEMA_VERSION = 6
@@ -21,10 +22,6 @@ SCHEMA_VERSION = 6
 
 NODE_STATUSES = tuple(NodeStatus)
 RUN_STATUSES = tuple(RunStatus)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Base(DeclarativeBase):

@@ -10,7 +10,9 @@ no valid node, parents come from the failed ones so the mutator can repair them.
 from __future__ import annotations
 
 import abc
+import inspect
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -106,3 +108,27 @@ def scores_of(population: Population, candidates: IntArray) -> FloatArray:
     """The candidates' scores, a missing score counting as the worst."""
     scores = population.scores[candidates]
     return np.where(np.isnan(scores), -np.inf, scores)
+
+
+def parse_selector(spec: str, registry: Mapping[str, Callable[..., Selector]]) -> Selector:
+    """The selector of `registry` named by `spec`: `NAME` or `NAME:key=value,key=value`; the
+    parameters are checked against its constructor, with an error that says what is wrong."""
+    name, _, raw = spec.strip().partition(":")
+    factory = registry.get(name)
+    if factory is None:
+        raise ArchiveError(f"unknown parent selection {name!r}; choose one of {', '.join(sorted(registry))}")
+    parameters = inspect.signature(factory).parameters
+    accepted = ", ".join(f"{p}={parameters[p].default!r}" for p in parameters) or "none"
+    kwargs: dict[str, object] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key, equals, value = item.partition("=")
+        if not equals or key not in parameters:
+            raise ArchiveError(f"parent selection {name!r}: bad parameter {item!r}; it takes {accepted}")
+        kind = type(parameters[key].default)
+        try:
+            kwargs[key] = kind(value)
+        except ValueError:
+            raise ArchiveError(
+                f"parent selection {name!r}: {key} must be {kind.__name__}, not {value!r}; it takes {accepted}"
+            ) from None
+    return factory(**kwargs)

@@ -4,14 +4,13 @@ the freshest archive), and Turns, which makes the bandit's choices the same in a
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent.bandit import Arm, ArmBandit, archive_rows
 from agent.lessons import Lessons
-from agent.mutation import LLMCallRecord, MutationContext, Mutator, Parent
+from agent.mutation import LLMCallRecord, MutationContext, Mutator, Parent, store_call
 from archive import Archive, NodeView, SelectionContext, Selector
 from benchmarks import Task
 
@@ -121,7 +120,7 @@ class Sampler:
     def _record_call(self, call: LLMCallRecord) -> int:
         """Store one LLM call against the run (its node is linked once made); the archive charges
         its usage to the run in the same transaction."""
-        return self.archive.record_llm_call(run_id=self.run_id, **dataclasses.asdict(call))
+        return store_call(self.archive, self.run_id, call)
 
     def _inspirations(self, parents: list[NodeView], rng: random.Random) -> list[Parent]:
         """The best valid nodes and a few random others (diversity), for mutators that show them."""

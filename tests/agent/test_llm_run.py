@@ -89,8 +89,8 @@ def test_a_run_makes_children_from_the_servers_edits_and_records_every_call(
     assert any(c["error"] and str(c["error"]).startswith("rate_limited") for c in stored)
     assert any(c["error"] and str(c["error"]).startswith("search_not_found") for c in stored)
     stats = archive.llm_call_stats(run.id)
-    assert [(s["model"], s["edit_format"]) for s in stats] == [("openai/scripted", "diff")]
-    assert stats[0]["applied"] == len(children)
+    assert [(s.model, s.edit_format) for s in stats] == [("openai/scripted", "diff")]
+    assert stats[0].applied == len(children)
 
 
 def test_a_model_that_never_gives_an_applicable_edit_yields_failures_not_children(

@@ -99,7 +99,7 @@ def test_nothing_a_candidate_or_mutator_does_ends_the_run(archive: Archive, tmp_
     assert nodes[3].feedback == "the evaluation failed on the host: HostFault: SystemExit(3) was raised"
     assert nodes[4].status == "valid" and nodes[7].status == "valid"
     assert nodes[8].status == "valid"
-    stderr = archive.evaluations(nodes[8].id)[0]["stderr_tail"] or ""
+    stderr = archive.evaluations(nodes[8].id)[0].stderr_tail or ""
     assert "noise \\x00" in stderr and "[/] done" in stderr, (
         f"the candidate's NUL was lost, not kept escaped: {stderr!r}"
     )

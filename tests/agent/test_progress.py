@@ -9,7 +9,7 @@ from agent.ledger import Ledger
 from agent.loop import RunStats
 from agent.progress import render, stats_doc
 from archive import Archive
-from archive.status_view import status_json, status_panel
+from archive.presentation.status import status_json, status_panel
 from tests.archive.test_views import build_small_run
 
 

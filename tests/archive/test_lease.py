@@ -105,7 +105,7 @@ def test_a_stale_heartbeat_from_another_host_is_taken_over_and_a_fresh_one_is_no
     RunLease(archive, run.id, other(1, host="elsewhere")).acquire()
     with pytest.raises(LeaseHeld, match="on elsewhere"):  # its pid cannot be checked from here
         RunLease(archive, run.id).acquire()
-    with archive._write() as session:
+    with archive.db.write() as session:
         session.execute(update(Run).where(Run.id == run.id).values(heartbeat_at=utcnow() - timedelta(seconds=31)))
     mine = RunLease(archive, run.id)
     mine.acquire()

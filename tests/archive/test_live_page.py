@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from archive import Archive
-from archive.report import template
-from archive.server import SHARED, ReportServer
+from archive.presentation.report import template
+from archive.presentation.server import SHARED, ReportServer
 from tests.archive.test_views import build_small_run, program
 
 

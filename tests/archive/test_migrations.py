@@ -177,7 +177,7 @@ def test_a_version_4_archive_gains_run_leases_and_loses_nothing(archive_url: str
         )  # fmt: skip
         node = archive.node(node_id)
         assert (node.status, node.score, dict(node.metrics)) == ("valid", 2.5, {"m": 1.0})
-        assert archive.evaluations(node_id)[0]["stderr_tail"] == "tail"
+        assert archive.evaluations(node_id)[0].stderr_tail == "tail"
         assert archive.llm_call_for(node_id)["prompt_tokens"] == 100  # type: ignore[index]
         with archive.engine.connect() as connection:
             assert connection.execute(text("SELECT owner, owner_pid, heartbeat_at FROM runs")).one() == (

@@ -15,7 +15,7 @@ def test_identical_files_are_stored_once_and_read_back_exactly(archive: Archive)
     text = "def heuristic(x):\n    return x * 2  # ünïcode ✓\n" * 50
     first = add(archive, run, files={"program.py": text, "util.py": "A = 1\n"})
     second = add(archive, run, files={"program.py": text, "util.py": "A = 2\n"}, parents=[first])
-    with archive._sessions() as session:
+    with archive.db.read() as session:
         blobs = session.scalar(select(func.count()).select_from(Blob))
         encodings = set(session.scalars(select(Blob.encoding)))
     assert blobs == 3
@@ -99,7 +99,7 @@ def test_llm_calls_are_stored_whole(archive: Archive) -> None:
         latency_s=1.5,
         error=None,
     )
-    with archive._sessions() as session:
+    with archive.db.read() as session:
         call = session.get(LLMCall, call_id)
         assert call is not None
         assert (call.model, call.prompt, call.completion_tokens, call.cost) == (
@@ -157,6 +157,6 @@ def test_evaluation_stages_are_stored_one_row_each(archive: Archive) -> None:
         ],
         sandbox="process",
     )
-    assert [e["stage"] for e in archive.evaluations(node.id)] == ["quick", "full"]
-    with archive._sessions() as session:
+    assert [e.stage for e in archive.evaluations(node.id)] == ["quick", "full"]
+    with archive.db.read() as session:
         assert session.scalar(select(func.count()).select_from(Evaluation)) == 2

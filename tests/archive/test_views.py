@@ -22,11 +22,11 @@ from rich.console import Console
 
 from archive import Archive, ArchiveError
 from archive.lineage import Lineage, select, timeline
-from archive.report import node_detail, render_html, report_data, write_report
-from archive.server import ReportServer
-from archive.status_view import status_json, status_panel
+from archive.presentation.report import node_detail, render_html, report_data, write_report
+from archive.presentation.server import ReportServer
+from archive.presentation.status import status_json, status_panel
+from archive.presentation.tree import render_tree
 from archive.store import LineageRow
-from archive.tree_view import render_tree
 
 PROGRAM = "import numpy as np\n\n\ndef priority(item, bins):\n    return -(bins - item) * {k}\n"
 
@@ -306,7 +306,7 @@ def test_a_port_in_use_is_bad_input(small: tuple[Archive, dict[str, int]]) -> No
 
 def test_plot_writes_a_png(small: tuple[Archive, dict[str, int]], tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from archive.plots import plot_scores
+    from archive.presentation.plots import plot_scores
 
     archive, _ = small
     assert plot_scores(archive, archive.find_run("small"), tmp_path / "p.png") == 5

@@ -63,7 +63,7 @@ def test_usage_errors_are_exit_2_without_a_traceback(tmp_path: Path) -> None:
 
 
 def test_the_live_page_answers_a_damaged_node_with_a_reason_and_keeps_serving(corrupt_db: tuple[str, int]) -> None:
-    from archive.server import ReportServer
+    from archive.presentation.server import ReportServer
 
     db, node = corrupt_db
     archive = Archive.open(db)

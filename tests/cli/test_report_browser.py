@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from archive import Archive
-from archive.report import write_report
+from archive.presentation.report import write_report
 from tests.archive.test_views import build_small_run, program
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -25,9 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-from archive.database import ArchiveError
-from archive.report import node_detail, render_html, report_data
-from archive.store import Archive
+from archive.errors import ArchiveError
+from archive.presentation.report import node_detail, render_html, report_data
+from archive.store import ReadStore
 
 NODE_PATH = re.compile(r"^/api/node/(\d+)$")
 KEPT_VERSIONS = 16
@@ -67,7 +67,7 @@ def delta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
 class ReportServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, archive: Archive, run_id: int, host: str, port: int) -> None:
+    def __init__(self, archive: ReadStore, run_id: int, host: str, port: int) -> None:
         self.archive, self.run_id = archive, run_id
         self._sent: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
@@ -140,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-def serve(archive: Archive, run_id: int, port: int, on_ready: Callable[[str], None], host: str = "127.0.0.1") -> None:
+def serve(archive: ReadStore, run_id: int, port: int, on_ready: Callable[[str], None], host: str = "127.0.0.1") -> None:
     """Serve until Ctrl-C; `on_ready` gets the URL once the socket listens."""
     server = ReportServer(archive, run_id, host, port)
     try:

@@ -17,10 +17,10 @@ from rich.live import Live
 from rich.text import Text
 
 from archive.arm_mix import arm_mix
-from archive.models import utcnow
-from archive.store import Archive, RunView
+from archive.clock import utcnow
+from archive.presentation.tree import STATUS_STYLE, fmt_score
+from archive.store import ReadStore, RunView
 from archive.text import visible
-from archive.tree_view import STATUS_STYLE, fmt_score
 from archive.vocabulary import NodeStatus, RunStatus
 
 RECENT = timedelta(minutes=5)
@@ -34,7 +34,7 @@ def _rate(times: list[datetime]) -> float | None:
     return (len(times) - 1) / span * 60 if span > 0 else None
 
 
-def status_json(archive: Archive, run: RunView, now: datetime | None = None) -> dict[str, Any]:
+def status_json(archive: ReadStore, run: RunView, now: datetime | None = None) -> dict[str, Any]:
     now = now or utcnow()
     rows = archive.lineage(run.id)
     nodes: dict[str, int] = {}
@@ -151,8 +151,7 @@ def _mix_lines(mix: dict[str, Any] | None) -> list[tuple[str, str]]:
         lines.append((title if i == 0 else "", f"{_short(arm['arm'])}: {arm['pulls']} pulls{failed}, reward {mean}"))
     for window in mix["windows"]:
         shares = ", ".join(
-            f"{_short(key)} {cell['pulls']} ({_reward(cell['mean_reward'])})"
-            for key, cell in window["arms"].items()
+            f"{_short(key)} {cell['pulls']} ({_reward(cell['mean_reward'])})" for key, cell in window["arms"].items()
         )
         lines.append((f"  it {window['first']}-{window['last']}", shares or "—"))
     return lines

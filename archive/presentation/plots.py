@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archive.database import ArchiveError
+from archive.errors import ArchiveError
 from archive.lineage import timeline
-from archive.store import Archive, RunView
+from archive.store import ReadStore, RunView
 
 INSTALL_HINT = "clade plot needs matplotlib: pip install 'cladeforge[plot]'"
 
 
-def plot_scores(archive: Archive, run: RunView, out: Path, *, dpi: int = 150) -> int:
+def plot_scores(archive: ReadStore, run: RunView, out: Path, *, dpi: int = 150) -> int:
     """Write the score-over-evaluations figure; returns the number of evaluations drawn."""
     try:
         import matplotlib

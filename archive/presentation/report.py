@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from archive.arm_mix import arm_mix
-from archive.database import ArchiveError
+from archive.clock import utcnow
+from archive.errors import ArchiveError
 from archive.lineage import Lineage, timeline
-from archive.models import NODE_STATUSES, utcnow
-from archive.store import Archive, LineageRow, RunView
+from archive.store import LineageRow, ReadStore, RunView
 from archive.text import visible
+from archive.vocabulary import NodeStatus
 
 DETAIL_CHUNK = 500
 """Nodes per compressed chunk of details (metrics, feedback, file list)."""
@@ -48,64 +49,24 @@ def _version(run: RunView, rows: list[LineageRow]) -> str:
     return f"{run.status}:{len(rows)}:{evaluated}:{run.tokens}"
 
 
-def report_data(archive: Archive, run: RunView, *, live: bool) -> dict[str, Any]:
+def report_data(archive: ReadStore, run: RunView, *, live: bool) -> dict[str, Any]:
     """The page's data; the static report (`live` False) also carries every node's code."""
     rows = archive.lineage(run.id)
     lineage = Lineage.build(rows)
-    statuses = list(NODE_STATUSES) + sorted({r.status for r in rows} - set(NODE_STATUSES))
+    statuses = list(NodeStatus) + sorted({r.status for r in rows} - set(NodeStatus))
     operators = sorted({r.operator for r in rows})
     models = sorted({r.model or "" for r in rows})
-    status_code = {name: i for i, name in enumerate(statuses)}
-    operator_code = {name: i for i, name in enumerate(operators)}
-    model_code = {name: i for i, name in enumerate(models)}
     scores = timeline(rows)
-    best = lineage.rows[lineage.best_id] if lineage.best_id is not None else None
-    seed = next((r for r in rows if r.iteration == 0), None)
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row.status] = counts.get(row.status, 0) + 1
     data: dict[str, Any] = {
         "mode": "live" if live else "static",
         "generated_at": utcnow().isoformat(timespec="seconds") + "Z",
         "version": _version(run, rows),
-        "run": {
-            "id": run.id,
-            "name": run.name,
-            "task": run.task,
-            "task_hash": run.task_hash,
-            "seed": run.seed,
-            "status": run.status,
-            "iterations": run.iterations,
-            "tokens": run.tokens,
-            "cost": run.cost,
-            "wall_s": run.wall_s,
-            "created_at": run.created_at.isoformat(timespec="seconds"),
-            "failures": dict(run.failures),
-            "config": dict(run.config),
-        },
-        "summary": {
-            "nodes": len(rows),
-            "evaluations": len(scores.node_ids),
-            "statuses": counts,
-            "best_id": best.id if best else None,
-            "best_score": best.score if best else None,
-            "seed_id": seed.id if seed else None,
-            "seed_score": seed.score if seed else None,
-        },
+        "run": _run_doc(run),
+        "summary": _summary_doc(rows, lineage, len(scores.node_ids)),
         "statuses": statuses,
         "operators": operators,
         "models": models,
-        "nodes": {
-            "id": [r.id for r in rows],
-            "p": [r.parent_id for r in rows],
-            "q": [r.second_parent_id for r in rows],
-            "g": [r.generation for r in rows],
-            "it": [r.iteration for r in rows],
-            "s": [status_code[r.status] for r in rows],
-            "v": [r.score for r in rows],
-            "o": [operator_code[r.operator] for r in rows],
-            "m": [model_code[r.model or ""] for r in rows],
-        },
+        "nodes": _node_columns(rows, statuses, operators, models),
         "timeline": {
             "n": scores.node_ids,
             "s": [_round(v) for v in scores.scores],
@@ -119,12 +80,67 @@ def report_data(archive: Archive, run: RunView, *, live: bool) -> dict[str, Any]
     return data
 
 
+def _run_doc(run: RunView) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "name": run.name,
+        "task": run.task,
+        "task_hash": run.task_hash,
+        "seed": run.seed,
+        "status": run.status,
+        "iterations": run.iterations,
+        "tokens": run.tokens,
+        "cost": run.cost,
+        "wall_s": run.wall_s,
+        "created_at": run.created_at.isoformat(timespec="seconds"),
+        "failures": dict(run.failures),
+        "config": dict(run.config),
+    }
+
+
+def _summary_doc(rows: list[LineageRow], lineage: Lineage, evaluations: int) -> dict[str, Any]:
+    best = lineage.rows[lineage.best_id] if lineage.best_id is not None else None
+    seed = next((r for r in rows if r.iteration == 0), None)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return {
+        "nodes": len(rows),
+        "evaluations": evaluations,
+        "statuses": counts,
+        "best_id": best.id if best else None,
+        "best_score": best.score if best else None,
+        "seed_id": seed.id if seed else None,
+        "seed_score": seed.score if seed else None,
+    }
+
+
+def _node_columns(
+    rows: list[LineageRow], statuses: list[str], operators: list[str], models: list[str]
+) -> dict[str, list[Any]]:
+    """The nodes column by column, statuses, operators and models as indexes into their lists."""
+    status_code = {name: i for i, name in enumerate(statuses)}
+    operator_code = {name: i for i, name in enumerate(operators)}
+    model_code = {name: i for i, name in enumerate(models)}
+    return {
+        "id": [r.id for r in rows],
+        "p": [r.parent_id for r in rows],
+        "q": [r.second_parent_id for r in rows],
+        "g": [r.generation for r in rows],
+        "it": [r.iteration for r in rows],
+        "s": [status_code[r.status] for r in rows],
+        "v": [r.score for r in rows],
+        "o": [operator_code[r.operator] for r in rows],
+        "m": [model_code[r.model or ""] for r in rows],
+    }
+
+
 def _pack(value: Any) -> str:
     raw = json.dumps(value, separators=(",", ":")).encode()
     return base64.b64encode(gzip.compress(raw, compresslevel=9, mtime=0)).decode("ascii")
 
 
-def _code_chunks(archive: Archive, run: RunView, lineage: Lineage, rows: list[LineageRow]) -> dict[str, Any]:
+def _code_chunks(archive: ReadStore, run: RunView, lineage: Lineage, rows: list[LineageRow]) -> dict[str, Any]:
     index, blob_texts = archive.run_files(run.id)
     files_of: dict[int, list[tuple[str, str]]] = {}
     for node_id, path, sha in index:
@@ -152,7 +168,7 @@ def _code_chunks(archive: Archive, run: RunView, lineage: Lineage, rows: list[Li
     }
 
 
-def node_detail(archive: Archive, run: RunView, node_id: int) -> dict[str, Any]:
+def node_detail(archive: ReadStore, run: RunView, node_id: int) -> dict[str, Any]:
     """What the live page shows for a clicked node (the static page builds the same from chunks)."""
     node = archive.node(node_id)
     if node.run_id != run.id:
@@ -165,13 +181,13 @@ def node_detail(archive: Archive, run: RunView, node_id: int) -> dict[str, Any]:
         "edit_format": node.edit_format,
         "files": archive.files(node.id),
         "parent_files": archive.files(parent) if parent is not None else None,
-        "evaluations": archive.evaluations(node.id),
+        "evaluations": [stage.to_json() for stage in archive.evaluations(node.id)],
         "llm_call": archive.llm_call_for(node.id),
     }
 
 
 def template() -> str:
-    return resources.files("archive").joinpath("templates/report.html").read_text(encoding="utf-8")
+    return resources.files("archive.presentation").joinpath("templates/report.html").read_text(encoding="utf-8")
 
 
 def _finite(value: Any) -> Any:
@@ -196,7 +212,7 @@ def render_html(data: dict[str, Any]) -> str:
     return template().replace("__CLADE_TITLE__", title).replace("__CLADE_DATA__", payload)
 
 
-def write_report(archive: Archive, run: RunView, out: Path) -> int:
+def write_report(archive: ReadStore, run: RunView, out: Path) -> int:
     """Write the static report; returns its size in bytes."""
     page = render_html(report_data(archive, run, live=False)).encode("utf-8")
     try:

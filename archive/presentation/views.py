@@ -1,6 +1,6 @@
 """What the inspection commands show: JSON documents (stable keys) and Rich renderables.
 
-The larger views live beside this module: `tree_view` (the lineage tree), `status_view`
+The larger views live beside this module: `tree` (the lineage tree), `status`
 (`clade status`), `report` (the HTML page of `clade report` and `clade ui`), `server` (`clade ui`)
 and `plots` (`clade plot`, matplotlib imported only there).
 """
@@ -16,16 +16,16 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from archive.database import ArchiveError
+from archive.errors import ArchiveError
 from archive.lineage import Lineage, select
-from archive.store import Archive, NodeView, RunView
+from archive.presentation.tree import STATUS_STYLE, fmt_score
+from archive.store import NodeView, ReadStore, RunView
 from archive.text import shown, visible
-from archive.tree_view import STATUS_STYLE, fmt_score
 
 __all__ = ["STATUS_STYLE", "fmt_score"]
 
 
-def run_json(archive: Archive, run: RunView) -> dict[str, Any]:
+def run_json(archive: ReadStore, run: RunView) -> dict[str, Any]:
     best = archive.best(run.id)
     return {
         "id": run.id,
@@ -60,7 +60,7 @@ def main_file(files: dict[str, str]) -> str:
     return "program.py" if "program.py" in files else sorted(files)[0]
 
 
-def node_json(archive: Archive, node: NodeView, *, reply: bool = False) -> dict[str, Any]:
+def node_json(archive: ReadStore, node: NodeView, *, reply: bool = False) -> dict[str, Any]:
     """`clade show` / `clade best`: the stable keys first, then what else helps to understand it."""
     files = archive.files(node.id)
     doc: dict[str, Any] = {
@@ -79,7 +79,7 @@ def node_json(archive: Archive, node: NodeView, *, reply: bool = False) -> dict[
         "iteration": node.iteration,
         "island": node.island,
         "eval_wall_s": node.eval_wall_s,
-        "evaluations": archive.evaluations(node.id),
+        "evaluations": [stage.to_json() for stage in archive.evaluations(node.id)],
         "strategy": None if node.strategy is None else dict(node.strategy),
     }
     if reply:
@@ -174,7 +174,7 @@ def tree_json(run: RunView, lineage: Lineage, visible: set[int]) -> dict[str, An
 
 
 def load_tree(
-    archive: Archive,
+    archive: ReadStore,
     run: RunView,
     *,
     depth: int | None = None,
@@ -259,7 +259,7 @@ See how it came about: `clade tree {run} --best-path`, `clade show {node}`, `cla
 """
 
 
-def export_node(archive: Archive, run: RunView, node: NodeView, directory: Path) -> list[str]:
+def export_node(archive: ReadStore, run: RunView, node: NodeView, directory: Path) -> list[str]:
     """Write a node's files and a README on how to run it; returns the paths written."""
     files = archive.files(node.id)
     readme_name = "README.md" if "README.md" not in files else "CLADE_README.md"
