@@ -237,7 +237,7 @@ def _run_judged(task: od.OptimizerDiscovery, program: str, stage: str, spec: dic
 
 @needs_torch
 def test_grokking_runs_a_few_steps_on_cpu() -> None:
-    planned = od.grokking_runs(steps=4, eval_every=2)
+    planned = od.grokking_runs(steps=4, eval_every=2, secret=od.BASELINE_SECRET)
     program = (HERE / "optimizer_discovery" / "baselines" / "adamw.py").read_text()
     task = od.OptimizerDiscovery("gpu")
     raw = _run_judged(task, program, "grokking", {"device": "cpu", "runs": planned}, 300)
