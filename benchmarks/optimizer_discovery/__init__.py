@@ -15,10 +15,14 @@ the GPU setting, anything else or nothing the CPU one):
   bundled digits (classification) and on a seeded synthetic regression, seeds `CPU_SEEDS`.
   Metrics per problem: the mean final validation loss and (digits) accuracy over seeds, and the
   ratio `REFERENCE loss / candidate loss`; the score `vs_adamw` is the mean of those ratios, so
-  tuned AdamW (`baselines/adamw.py`) scores 1.0 and a rule reaching half AdamW's validation loss
-  on both problems scores 2.0. AdamW's learning rate and weight decay per problem were tuned by
-  grid search on other seeds (`python -m benchmarks.optimizer_discovery.tune`), and `REFERENCE`
-  holds what it then reaches on the evaluation seeds (`clade eval`, torch 2.13.0 CPU).
+  tuned AdamW (`baselines/adamw.py`) scores 1.0 under `BASELINE_SECRET` and a rule reaching half
+  AdamW's validation loss on both problems scores 2.0. AdamW's learning rate and weight decay per
+  problem were tuned by grid search on the published data and other seeds (`python -m
+  benchmarks.optimizer_discovery.tune`), and `REFERENCE` holds what it then reaches on the
+  evaluation seeds under `BASELINE_SECRET` (torch 2.13.0 CPU). Every evaluation draws its own
+  secret, and so its own problems (below): on other secrets AdamW scored between
+  `ADAMW_SPREAD` = 0.90 and 1.26 (10 secrets, mean 1.05), mostly from the regression's teacher;
+  nodes of one run share a secret (`Stage.secret`), so they compare exactly.
 - **gpu** (`gpu = True`): the `cpu` stage as a gate (a rule must reach `GATE` of AdamW's figure),
   then `grokking`: Grokfast's algorithmic setting, a 2-layer transformer (width 128, 4 heads)
   on a*b mod 97 with half the 9409 pairs for training, minibatches of 512, AdamW's lr 1e-3,
@@ -29,9 +33,19 @@ the GPU setting, anything else or nothing the CPU one):
   Grokfast at about 800-900; `GROKKING_ADAMW_STEPS` holds the published 40,000 until this
   baseline is measured on a GPU (it has not been yet).
 
-Determinism: every run is seeded (initialisation, minibatch order, data); on CPU with one
-thread and torch's deterministic algorithms, an evaluation repeats to the last bit on one
-machine (`tolerance`), and the baselines' declared metrics hold within `Baseline.abs_tol`
+Secret problems: the host draws a secret per evaluation (`Stage.secret`, stored with it, so a
+replay meets the same problems) and the judge transforms every problem with values drawn from
+it: digits' 64 pixels and 10 labels are permuted (the published train/validation split stays:
+drawing it too moved AdamW's validation loss threefold between secrets), the regression's
+teacher network and inputs are drawn from it, grokking's operand token ids and answer classes
+are permuted and its split drawn; each run's initialisation and minibatch order come from it
+too. Weights known in advance (memorised, or fitted at import on the published data) then fit
+nothing: `tests/benchmarks/test_forgery_optimizer.py` has such a rule beat AdamW several times
+over on the published data and score far below it under a secret.
+
+Determinism: every run is seeded from the secret (initialisation, minibatch order, data); on
+CPU with one thread and torch's deterministic algorithms, an evaluation repeats to the last bit
+on one machine given its secret (`tolerance`), and the baselines' declared metrics hold within `Baseline.abs_tol`
 across torch builds. GPU runs are not bit-reproducible (cuBLAS reductions).
 
 Trust (privilege separation, as the other judged tasks; see README "How scores are protected"):
@@ -44,14 +58,14 @@ is invalid with the reason; a non-finite value ends that run as diverged. The ca
 sees a batch, the validation data or the judge's memory, and cannot write the result. The host
 then computes every metric from the judge's raw curves, and rejects a result with missing,
 extra, non-finite or out-of-range values or the wrong number of points (a rule that diverges
-makes the evaluation invalid). Out of reach of the judge: what a rule knows in advance. The
-datasets (scikit-learn's digits, the seeded teacher, a*b mod 97) and the initialisations are
-public and fixed (so `REFERENCE` holds exactly), so a rule could embed, or fit at import,
-weights for them (the validation images included) and return those; read the code of a
-surprisingly good rule (`clade show`) before trusting it. Task version: the judge replaced the
-one-process harness (same data, models, steps and metrics; the rule's numbers are unchanged,
-`tests/benchmarks/test_forgery_optimizer.py` compares them), so a node recorded before replays
-with the same score and `clade replay` notes that the task changed (its content hash).
+makes the evaluation invalid). Out of reach of the secret: the published digits images stay
+what they are, so a rule that recovered the secret permutations from the gradients it is sent
+(say, each pixel's mean intensity from the first layer's gradients) could still map memorised
+weights onto them; read the code of a surprisingly good rule (`clade show`) before trusting it.
+Task version: the secret problems changed the judge, the reference and the baselines' figures,
+so the task's content hash changed: a node recorded before replays on its stored secret with a
+new score (its rule trained on transformed problems) and `clade replay` notes that the task
+changed.
 """
 
 from __future__ import annotations
@@ -76,11 +90,20 @@ LOG_EVERY = 20
 TUNED_ADAMW: dict[str, tuple[float, float]] = {"digits": (1e-2, 0.0), "regression": (1e-2, 0.0)}
 """Per CPU problem, AdamW's (learning rate, weight decay) from the grid search in `tune.py`."""
 
+BASELINE_SECRET = 7
+"""The stage secret `REFERENCE` and the baselines' figures were measured with (of 11 secrets
+tried, the one nearest the median validation loss on both problems)."""
+
 REFERENCE: dict[str, dict[str, float]] = {
-    "digits": {"val_loss": 0.06392560650904973, "val_accuracy": 0.9753333330154419},
-    "regression": {"val_loss": 0.009422244504094124},
+    "digits": {"val_loss": 0.0574686365822951, "val_accuracy": 0.9773333470026652},
+    "regression": {"val_loss": 0.009488364060719809},
 }
-"""What tuned AdamW (`baselines/adamw.py`) reaches per CPU problem, mean over `CPU_SEEDS`."""
+"""What tuned AdamW (`baselines/adamw.py`) reaches per CPU problem under `BASELINE_SECRET`, mean
+over `CPU_SEEDS`."""
+
+ADAMW_SPREAD = (0.90, 1.26)
+"""The lowest and highest `vs_adamw` tuned AdamW scored on 10 other secrets (1-10 bar 7, and
+20261204; mean 1.05): the score of one evaluation moves this much with the secret's problems."""
 
 GATE = 0.25
 """In the GPU setting, the `cpu` stage's score a rule needs before it gets the grokking run."""
@@ -115,11 +138,14 @@ def setting_from_env() -> str:
     return "gpu" if os.environ.get("CLADE_DEVICE", "").lower() in ("cuda", "gpu") else "cpu"
 
 
-def run_spec(problem: str, seed: int, steps: int, lr: float, weight_decay: float) -> dict[str, Any]:
-    """One supervised run as the judge reads it."""
+def run_spec(
+    problem: str, seed: int, steps: int, lr: float, weight_decay: float, secret: int | None = None
+) -> dict[str, Any]:
+    """One supervised run as the judge reads it; the judge transforms its data with `secret`."""
     return {
         "problem": problem,
         "seed": seed,
+        "secret": secret,
         "steps": steps,
         "batch_size": BATCH_SIZE,
         "log_every": LOG_EVERY,
@@ -127,18 +153,20 @@ def run_spec(problem: str, seed: int, steps: int, lr: float, weight_decay: float
     }
 
 
-def cpu_runs() -> list[dict[str, Any]]:
-    return [run_spec(p, seed, CPU_STEPS, *TUNED_ADAMW[p]) for p in CPU_PROBLEMS for seed in CPU_SEEDS]
+def cpu_runs(secret: int | None = None) -> list[dict[str, Any]]:
+    return [run_spec(p, seed, CPU_STEPS, *TUNED_ADAMW[p], secret) for p in CPU_PROBLEMS for seed in CPU_SEEDS]
 
 
-def grokking_runs(steps: int | None = None, eval_every: int | None = None) -> list[dict[str, Any]]:
+def grokking_runs(
+    steps: int | None = None, eval_every: int | None = None, secret: int | None = None
+) -> list[dict[str, Any]]:
     """The grokking runs; `steps` and `eval_every` shrink them for a CPU dry run in tests."""
     g = GROKKING
     steps, eval_every = steps or g["steps"], eval_every or g["eval_every"]
     hp = {"lr": g["lr"], "weight_decay": g["weight_decay"], "total_steps": steps}
     keys = ("p", "train_fraction", "batch_size", "target_accuracy")
     return [
-        {"problem": "grokking", "seed": seed, "steps": steps, "eval_every": eval_every, "hp": hp}
+        {"problem": "grokking", "seed": seed, "secret": secret, "steps": steps, "eval_every": eval_every, "hp": hp}
         | {k: g[k] for k in keys}
         for seed in g["seeds"]
     ]
@@ -278,8 +306,10 @@ class OptimizerDiscovery(Task):
         return (Stage("cpu", timeout_s=300, threshold=GATE), Stage("grokking", timeout_s=3600))
 
     def harness_files(self, stage: Stage) -> dict[str, bytes]:
-        runs, device = (grokking_runs(), "cuda") if stage.name == "grokking" else (cpu_runs(), "cpu")
-        spec = {"device": device, "runs": runs}
+        # stage.secret is None only when hashing the task: the published problems, untransformed
+        grokking = stage.name == "grokking"
+        runs = grokking_runs(secret=stage.secret) if grokking else cpu_runs(stage.secret)
+        spec = {"device": "cuda" if grokking else "cpu", "runs": runs}
         return {"judge.py": _text("judge.py").encode(), "spec.json": json.dumps(spec).encode()}
 
     def candidate_files(self, stage: Stage) -> dict[str, bytes]:
@@ -301,18 +331,19 @@ class OptimizerDiscovery(Task):
         return Check(valid=True, score=grok.score, metrics={**gate.metrics, **grok.metrics})
 
     def baselines(self) -> Sequence[Baseline]:
+        secrets = {stage.name: BASELINE_SECRET for stage in self.stages()}
         if self.gpu:  # not measured on a GPU yet: nothing to declare
-            return (Baseline("adamw", _text("baselines/adamw.py"), {}),)
+            return (Baseline("adamw", _text("baselines/adamw.py"), {}, secrets=secrets),)
         return tuple(
-            Baseline(name, _text(f"baselines/{name}.py"), expected, abs_tol=abs_tol)
+            Baseline(name, _text(f"baselines/{name}.py"), expected, abs_tol=abs_tol, secrets=secrets)
             for name, (expected, abs_tol) in BASELINE_METRICS.items()
         )
 
 
 BASELINE_METRICS: dict[str, tuple[dict[str, float], float]] = {
     "adamw": ({"vs_adamw": 1.0, "accuracy_ratio_digits": 1.0}, 0.05),
-    "lion": ({"vs_adamw": 0.498368, "accuracy_ratio_digits": 0.994532}, 0.05),
+    "lion": ({"vs_adamw": 0.580695, "accuracy_ratio_digits": 0.995907}, 0.05),
 }
-"""What each baseline reaches in the CPU setting (`clade eval`, torch 2.13.0 CPU; on one machine
+"""What each baseline reaches in the CPU setting under `BASELINE_SECRET` (torch 2.13.0 CPU; on one machine
 an evaluation repeats exactly), with the slack allowed across torch builds and BLAS libraries,
 which move the last digits of every step and so the end of 400 steps a little."""

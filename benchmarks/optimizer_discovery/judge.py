@@ -10,12 +10,19 @@ computed here.
 
 Runs (from spec.json, written by the task; the runs of a stage train side by side, in lockstep):
 - `digits`: an MLP 64-64-10 (ReLU) on scikit-learn's bundled 8x8 digits (1297 train / 500
-  validation images, a fixed split), cross-entropy, minibatches of 64;
-- `regression`: an MLP 8-64-1 (ReLU) fitting a seeded random teacher network 8-32-1 (tanh) plus
+  validation images), cross-entropy, minibatches of 64;
+- `regression`: an MLP 8-64-1 (ReLU) fitting a random teacher network 8-32-1 (tanh) plus
   noise (1024 train / 512 validation points), mean squared error, minibatches of 64;
 - `grokking`: a 2-layer transformer (width 128, 4 heads) on a*b mod 97 with half of all pairs
   for training, minibatches of 512, evaluated on the other half every `eval_every` steps until
   the validation accuracy reaches `target_accuracy` or the step budget ends.
+
+Each run carries the stage's `secret` (None only outside an evaluation: the public data as
+published, each run seeded with its own `seed`). With one, every problem is transformed with
+values drawn from it, so weights known in advance fit nothing: digits' 64 pixels, 10 labels
+and train/validation split are permuted, the regression's teacher and inputs are drawn from it,
+grokking's operand token ids, answer classes and split are permuted; the initialisation and the
+minibatch order come from it too. The same secret gives the same runs, to the last bit on CPU.
 
 Written per run: the mean training loss of each window of `log_every` steps and the final
 validation loss and accuracy (classification) for the supervised runs; the validation accuracy
@@ -57,19 +64,43 @@ def tensor(array, dtype, device):
     return torch.tensor(array, dtype=dtype, device=device)
 
 
-def digits_data(device):
+PROBLEMS = ("digits", "regression", "grokking")
+
+
+def secret_rng(run, *words):
+    """A stream drawn from the stage's secret for this run's problem (`words` name its use)."""
+    return np.random.default_rng(np.random.SeedSequence([run["secret"], PROBLEMS.index(run["problem"]), *words]))
+
+
+def run_seeds(run):
+    """The run's initialisation and minibatch seeds: its own seed on the public data (no
+    secret), else drawn from the secret, so no one knows the initial weights in advance."""
+    if run.get("secret") is None:
+        return run["seed"], run["seed"]
+    init, batches = secret_rng(run, 1, run["seed"]).integers(0, 2**32, size=2)
+    return int(init), int(batches)
+
+
+def digits_data(run, device):
+    """The bundled digits; under a secret, its 64 pixels, its 10 labels and its split permuted."""
     from sklearn.datasets import load_digits
 
     x, y = load_digits(return_X_y=True)
-    order = np.random.default_rng(0).permutation(len(x))
-    x, y = x[order] / 16.0, y[order]
+    order = np.random.default_rng(0).permutation(len(x))  # the published split
+    if run.get("secret") is None:
+        features, labels = np.arange(64), np.arange(10)
+    else:
+        rng = secret_rng(run, 0)
+        features, labels = rng.permutation(64), rng.permutation(10)
+    x, y = x[order][:, features] / 16.0, labels[y[order]]
     cut = len(x) - 500
     xs, ys = tensor(x, torch.float32, device), tensor(y, torch.long, device)
     return xs[:cut], ys[:cut], xs[cut:], ys[cut:]
 
 
-def regression_data(device):
-    rng = np.random.default_rng(1234)
+def regression_data(run, device):
+    """A random teacher network and its inputs, from the secret (or the public seed 1234)."""
+    rng = np.random.default_rng(1234) if run.get("secret") is None else secret_rng(run, 0)
     w1, b1 = rng.normal(0, 1, (8, 32)) / math.sqrt(8), rng.normal(0, 0.5, 32)
     w2 = rng.normal(0, 1, (32, 1)) / math.sqrt(32)
     x = rng.normal(0, 1, (1536, 8))
@@ -78,11 +109,17 @@ def regression_data(device):
     return xs[:1024], ys[:1024], xs[1024:], ys[1024:]
 
 
-def grokking_data(p, train_fraction, device):
+def grokking_data(run, device):
+    """a*b mod p; under a secret, the operands' token ids, the answer classes and the split permuted."""
+    p, train_fraction = run["p"], run["train_fraction"]
     a, b = (grid.ravel() for grid in np.meshgrid(np.arange(p), np.arange(p), indexing="ij"))
-    tokens = np.stack([a, b, np.full_like(a, p)], axis=1)  # [a, b, "="]
-    labels = (a * b) % p
-    order = np.random.default_rng(0).permutation(len(tokens))
+    if run.get("secret") is None:
+        order, ids, classes = np.random.default_rng(0).permutation(len(a)), np.arange(p), np.arange(p)
+    else:
+        rng = secret_rng(run, 0)
+        order, ids, classes = rng.permutation(len(a)), rng.permutation(p), rng.permutation(p)
+    tokens = np.stack([ids[a], ids[b], np.full_like(a, p)], axis=1)  # [a, b, "="]
+    labels = classes[(a * b) % p]
     cut = int(train_fraction * len(tokens))
     train, val = order[:cut], order[cut:]
     xs, ys = tensor(tokens, torch.long, device), tensor(labels, torch.long, device)
@@ -137,12 +174,13 @@ class Supervised:
 
     def __init__(self, run, device):
         self.run, self.classify = run, run["problem"] == "digits"
-        self.x, self.y, self.x_val, self.y_val = digits_data(device) if self.classify else regression_data(device)
-        seed_everything(run["seed"])
+        self.x, self.y, self.x_val, self.y_val = (digits_data if self.classify else regression_data)(run, device)
+        init, batches = run_seeds(run)
+        seed_everything(init)
         self.model = mlp([64, 64, 10] if self.classify else [8, 64, 1]).to(device)
         self.params = list(self.model.parameters())
         self.loss_fn = F.cross_entropy if self.classify else F.mse_loss
-        self.batches = np.random.default_rng(run["seed"])
+        self.batches = np.random.default_rng(batches)
         self.order, self.cursor, self.device = self.batches.permutation(len(self.x)), 0, device
         self.curve, self.window, self.steps, self.done, self.outcome = [], [], 0, False, None
 
@@ -181,11 +219,12 @@ class Grokking:
 
     def __init__(self, run, device):
         self.run, p = run, run["p"]
-        self.x, self.y, self.x_val, self.y_val = grokking_data(p, run["train_fraction"], device)
-        seed_everything(run["seed"])
+        self.x, self.y, self.x_val, self.y_val = grokking_data(run, device)
+        init, batches = run_seeds(run)
+        seed_everything(init)
         self.model = Transformer(p + 1, 128, 4, 2, 3, p).to(device)
         self.params = list(self.model.parameters())
-        self.sampler = torch.Generator(device="cpu").manual_seed(run["seed"])
+        self.sampler = torch.Generator(device="cpu").manual_seed(batches)
         self.batch, self.device = min(run["batch_size"], len(self.x)), device
         self.accuracy_curve, self.loss_curve, self.steps, self.done = [], [], 0, False
 

@@ -5,9 +5,11 @@ better than the honest rule inside it (tuned AdamW).
 The attacks a reward-hacking search would find when the rule ran inside the harness: read the
 validation data (from the judge's files, its frames, the garbage collector), write the result or
 patch its writer, die early, send NaN, huge or misshapen tensors, return a tensor that records
-what it is multiplied with (the validation pass), warm-start one run from another, stall. The
-stage is shortened (one run per problem, 60 steps) but the judge, the candidate's adapter and
-the host check are the shipped ones.
+what it is multiplied with (the validation pass), warm-start one run from another, stall; and
+one the judge alone cannot stop, a rule that returns weights it knows in advance (fitted at
+import on the published data), which the stage's secret makes worthless. The stage is shortened
+(one run per problem, 60 steps) but the judge, the candidate's adapter and the host check are
+the shipped ones.
 """
 
 from __future__ import annotations
@@ -34,25 +36,29 @@ PLANNED = [od.run_spec(p, 0, 60, *od.TUNED_ADAMW[p]) for p in od.CPU_PROBLEMS]
 
 
 class ShortOptimizer(od.OptimizerDiscovery):
-    """The cpu stage cut to one 60-step run per problem: the shipped judge and check, quickly."""
+    """The cpu stage cut to one 60-step run per problem: the shipped judge and check, quickly.
+    `public`: the judge on the published data whatever the secret (as before the secret)."""
 
-    def __init__(self) -> None:
+    def __init__(self, public: bool = False) -> None:
         super().__init__("cpu")
+        self.public = public
 
     def stages(self) -> Sequence[Stage]:
         return (Stage("cpu", timeout_s=120),)
 
     def harness_files(self, stage: Stage) -> dict[str, bytes]:
         files = super().harness_files(stage)
-        return files | {"spec.json": json.dumps({"device": "cpu", "runs": PLANNED}).encode()}
+        secret = None if self.public else stage.secret
+        planned = [run | {"secret": secret} for run in PLANNED]
+        return files | {"spec.json": json.dumps({"device": "cpu", "runs": planned}).encode()}
 
     def check(self, stage: Stage, raw: Any) -> Check:
         faulted = fault(raw)
         return faulted if faulted is not None else od.check_cpu(raw, stage.name, PLANNED)
 
 
-def _run(source: str) -> Evaluation:
-    task = ShortOptimizer()
+def _run(source: str, public: bool = False) -> Evaluation:
+    task = ShortOptimizer(public)
     return evaluate(task, {task.main_file: source}, ProcessSandbox(), secrets={"cpu": 5})
 
 
@@ -69,14 +75,74 @@ def _no_better(attack: Evaluation, honest: Evaluation) -> None:
         assert attack.score <= honest.score + 1e-9, f"forged {attack.score} > honest {honest.score}"
 
 
-def test_the_judged_rule_trains_as_the_one_process_harness_did() -> None:
-    """The full cpu stage through the judge gives tuned AdamW's reference figures exactly (to 1e-6)."""
+def test_adamw_under_the_baseline_secret_gives_the_reference_figures() -> None:
+    """The full cpu stage under `BASELINE_SECRET` gives tuned AdamW's reference figures exactly (to
+    1e-6), and again, bit for bit, on a second evaluation: the same secret, the same runs."""
     task = od.OptimizerDiscovery("cpu")
-    result = evaluate(task, {task.main_file: ADAMW}, ProcessSandbox())
-    assert result.status == "valid", result.reason
+    results = [
+        evaluate(task, {task.main_file: ADAMW}, ProcessSandbox(), secrets={"cpu": od.BASELINE_SECRET}) for _ in range(2)
+    ]
+    assert all(r.status == "valid" for r in results), [r.reason for r in results]
     for problem, reference in od.REFERENCE.items():
-        assert result.metrics[f"val_loss_{problem}"] == pytest.approx(reference["val_loss"], rel=1e-6)
-    assert result.metrics["val_accuracy_digits"] == pytest.approx(od.REFERENCE["digits"]["val_accuracy"], abs=1e-9)
+        assert results[0].metrics[f"val_loss_{problem}"] == pytest.approx(reference["val_loss"], rel=1e-6)
+    assert results[0].metrics["val_accuracy_digits"] == pytest.approx(od.REFERENCE["digits"]["val_accuracy"], abs=1e-9)
+    assert results[0].metrics == results[1].metrics
+
+
+# Fits, at import, the two MLPs to all of the published data (the validation split included, as
+# the judge builds it without a secret), then answers those weights at every step, whatever the
+# gradients: each run's tensors are told apart by the order init_state meets them.
+MEMORISED = r"""
+import math
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+def _fit(x, y, sizes, loss_fn):
+    torch.manual_seed(0)
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers += [nn.Linear(sizes[i], sizes[i + 1]), nn.ReLU()]
+    model = nn.Sequential(*layers[:-1])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(600):
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+    return [p.detach().clone() for p in model.parameters()]
+_x, _y = load_digits(return_X_y=True)
+_order = np.random.default_rng(0).permutation(len(_x))
+DIGITS = _fit(torch.tensor(_x[_order] / 16.0, dtype=torch.float32), torch.tensor(_y[_order]), [64, 64, 10],
+              torch.nn.functional.cross_entropy)
+_rng = np.random.default_rng(1234)
+_w1, _b1 = _rng.normal(0, 1, (8, 32)) / math.sqrt(8), _rng.normal(0, 0.5, 32)
+_w2 = _rng.normal(0, 1, (32, 1)) / math.sqrt(32)
+_rx = _rng.normal(0, 1, (1536, 8))
+_ry = np.tanh(_rx @ _w1 + _b1) @ _w2 + 0.05 * _rng.normal(0, 1, (1536, 1))
+REGRESSION = _fit(torch.tensor(_rx, dtype=torch.float32), torch.tensor(_ry, dtype=torch.float32), [8, 64, 1],
+                  torch.nn.functional.mse_loss)
+_run = {"known": DIGITS, "next": 0}
+def init_state(param):
+    if tuple(param.shape) in ((64, 64), (64, 8)):  # a run's first layer: digits or the regression
+        _run["known"], _run["next"] = (DIGITS if param.shape[1] == 64 else REGRESSION), 0
+    _run["next"] += 1
+    return {"known": _run["known"][_run["next"] - 1].clone()}
+def update(param, grad, state, step, hp):
+    return state["known"].clone()
+"""
+
+
+def test_weights_known_in_advance_fit_nothing_under_the_secret(honest: Evaluation) -> None:
+    """On the published data the memorised weights beat honest AdamW (the attack is real); under
+    the stage's secret (pixels, labels, teacher and initialisation drawn from it) they score no
+    better than AdamW does."""
+    public_honest, public_attack = _run(ADAMW, public=True), _run(MEMORISED, public=True)
+    assert public_honest.score is not None and public_attack.score is not None
+    assert public_attack.score > 2 * public_honest.score, (public_attack.metrics, public_honest.metrics)
+    attack = _run(MEMORISED)
+    assert attack.status == "valid" and attack.score is not None, attack.reason
+    _no_better(attack, honest)
+    assert attack.score < 0.5 * (honest.score or 0.0), attack.metrics
 
 
 def test_result_written_or_writer_patched_is_never_read(honest: Evaluation) -> None:

@@ -57,9 +57,12 @@ def _clade_eval(task: str, program: Path) -> dict[str, Any]:
 def test_adamw_baseline_scores_its_reference_through_clade_eval() -> None:
     doc = _clade_eval("optimizer_discovery", HERE / "optimizer_discovery" / "baselines" / "adamw.py")
     assert doc["status"] == "valid"
-    assert doc["score"] == pytest.approx(1.0, abs=od.BASELINE_METRICS["adamw"][1])
+    # `clade eval` draws a fresh secret, and so fresh problems: AdamW's score moves within its spread
+    low, high = od.ADAMW_SPREAD
+    slack = od.BASELINE_METRICS["adamw"][1]
+    assert low - 2 * slack <= doc["score"] <= high + 2 * slack, doc["metrics"]
     for problem, reference in od.REFERENCE.items():
-        assert doc["metrics"][f"val_loss_{problem}"] == pytest.approx(reference["val_loss"], rel=0.05)
+        assert doc["metrics"][f"val_loss_{problem}"] == pytest.approx(reference["val_loss"], rel=0.5)
 
 
 @needs_jax
@@ -236,7 +239,7 @@ def _run_judged(task: od.OptimizerDiscovery, program: str, stage: str, spec: dic
 
 @needs_torch
 def test_grokking_runs_a_few_steps_on_cpu() -> None:
-    planned = od.grokking_runs(steps=4, eval_every=2)
+    planned = od.grokking_runs(steps=4, eval_every=2, secret=od.BASELINE_SECRET)
     program = (HERE / "optimizer_discovery" / "baselines" / "adamw.py").read_text()
     task = od.OptimizerDiscovery("gpu")
     raw = _run_judged(task, program, "grokking", {"device": "cpu", "runs": planned}, 300)
