@@ -133,7 +133,9 @@ class Node(Base):
     eval_wall_s: Mapped[float | None] = mapped_column(Float)
 
     run: Mapped[Run] = relationship(back_populates="nodes")
-    files: Mapped[list[NodeFile]] = relationship(cascade="all", lazy="selectin")
+    files: Mapped[list[NodeFile]] = relationship(cascade="all")
+    """Loaded only when used (deletes): views carry no files, so loading them with every node
+    read cost most of a read's time (`NodeReads.files` reads a node's files)."""
 
 
 class Evaluation(Base):

@@ -46,11 +46,11 @@ class Admission:
             status="pending" if duplicate_of is None else "duplicate",
             feedback=why_duplicate,
             strategy=None if chosen is None else {**chosen.to_json(), **({"lessons": lessons} if lessons else {})},
+            llm_calls=proposal.call_ids,
+            produced_by=proposal.llm_call_id if proposal.call_ids else None,
         )
         if self._novelty is not None and embedding is not None and duplicate_of is None:
             self._novelty.add(node.id, embedding)
-        if proposal.call_ids:
-            self.archive.link_llm_calls(node.id, proposal.call_ids, produced_by=proposal.llm_call_id)
         self.stats.proposed += 1
         return node
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -13,6 +14,9 @@ from agent.lessons import Lessons
 from agent.mutation import LLMCallRecord, MutationContext, Mutator, Parent, store_call
 from archive import Archive, NodeView, SelectionContext, Selector
 from benchmarks import Task
+
+FILES_CACHED = 64
+"""Nodes whose files the sampler keeps (least recently used dropped first)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,9 @@ class Sampler:
     ) -> None:
         self.archive, self.run_id, self.task, self.mutator = archive, run_id, task, mutator
         self.selector, self.seed, self.turns, self.lessons = selector, seed, turns, lessons
+        self._files: OrderedDict[int, dict[str, str]] = OrderedDict()
+        """Recently read nodes' files (a node's files never change once stored): the best nodes
+        are parents and inspirations of most children."""
 
     async def ask(self, iteration: int) -> Ask:
         rng = random.Random(f"{self.seed}:{iteration}")
@@ -129,14 +136,24 @@ class Sampler:
             return []
         seen = {p.code_hash for p in parents}
         pool = []
-        for node in sorted(self.archive.nodes(self.run_id, statuses=("valid",)), key=lambda n: -(n.score or 0.0)):
-            if node.code_hash not in seen and node.score is not None:
-                seen.add(node.code_hash)
-                pool.append(node)
+        for node_id, code_hash, score in sorted(self.archive.scored(self.run_id), key=lambda r: -(r[2] or 0.0)):
+            if code_hash not in seen and score is not None:
+                seen.add(code_hash)
+                pool.append(node_id)
         top = pool[: (wanted + 1) // 2]
         rest = pool[len(top) :]
         chosen = top + rng.sample(rest, min(len(rest), wanted - len(top)))
-        return [self._parent(node) for node in chosen]
+        return [self._parent(self.archive.node(node_id)) for node_id in chosen]
 
     def _parent(self, node: NodeView) -> Parent:
-        return Parent(node.id, self.archive.files(node.id), node.score, node.metrics, node.status, node.feedback)
+        return Parent(node.id, self._files_of(node.id), node.score, node.metrics, node.status, node.feedback)
+
+    def _files_of(self, node_id: int) -> dict[str, str]:
+        files = self._files.get(node_id)
+        if files is None:
+            files = self._files[node_id] = self.archive.files(node_id)
+            if len(self._files) > FILES_CACHED:
+                self._files.popitem(last=False)
+        else:
+            self._files.move_to_end(node_id)
+        return dict(files)  # a copy: a mutator may change what it is given

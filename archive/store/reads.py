@@ -68,6 +68,17 @@ class NodeReads(Part):
                 query = query.where(Node.status.in_(statuses))
             return [node_view(node) for node in session.scalars(query)]
 
+    def scored(self, run_id: int, status: str = NodeStatus.VALID) -> list[tuple[int, str, float | None]]:
+        """(id, code hash, score) of the run's nodes with this status, in id order: three columns,
+        no records, for choosing among many nodes before reading the few chosen."""
+        with self.db.read() as session:
+            rows = session.execute(
+                select(Node.id, Node.code_hash, Node.score)
+                .where(Node.run_id == run_id, Node.status == status)
+                .order_by(Node.id)
+            ).all()
+        return [(node_id, code_hash, score) for node_id, code_hash, score in rows]
+
     def unfinished(self, run_id: int) -> list[NodeView]:
         """Nodes a killed run left pending or running: to evaluate again on resume."""
         return self.nodes(run_id, statuses=(NodeStatus.PENDING, NodeStatus.RUNNING))

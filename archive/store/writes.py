@@ -103,7 +103,11 @@ class WriteStore(Part):
         status: str = NodeStatus.PENDING,
         feedback: str | None = None,
         strategy: Mapping[str, Any] | None = None,
+        llm_calls: Sequence[int] = (),
+        produced_by: int | None = None,
     ) -> NodeView:
+        """Store a node and its files; `llm_calls` (already stored) are linked to it in the same
+        transaction, as `link_llm_calls` does, `produced_by` the applied reply among them."""
         with self.db.write() as session:
             node = Node(
                 run_id=run_id,
@@ -125,10 +129,13 @@ class WriteStore(Part):
                 strategy=None if strategy is None else dict(strategy),
                 metrics={},
                 descriptors={},
+                llm_call_id=produced_by,
             )
             session.add(node)
             session.flush()
             _store_files(session, node.id, files)
+            if llm_calls:
+                session.execute(update(LLMCall).where(LLMCall.id.in_(list(llm_calls))).values(node_id=node.id))
             return node_view(node)
 
     def set_status(self, node_id: int, status: str) -> None:
