@@ -69,6 +69,9 @@ def evaluations(db: str) -> list[tuple[int, str, str]]:
     return query(db, "SELECT node_id, stage, sandbox FROM evaluations ORDER BY id")
 
 
+RUNNING = "SELECT COUNT(*) FROM nodes WHERE status = 'running'"
+
+
 def placed_on(db: str, node_id: str) -> bool:
     """Whether an evaluation of the (live) archive ran on that Ray node."""
     path = make_url(db).database
@@ -189,7 +192,7 @@ def test_a_worker_node_killed_mid_run_leaves_every_node_evaluated_once(cluster: 
             "run",
             str(task),
             "-n",
-            "6",
+            "10",
             "--parallel",
             "2",
             "--cluster",
@@ -214,6 +217,10 @@ def test_a_worker_node_killed_mid_run_leaves_every_node_evaluated_once(cluster: 
             time.sleep(0.2)
         else:
             pytest.fail("the run never evaluated on the worker node")
+        # The worker node holds an actor now; kill it while both slots judge (one job is on it),
+        # not in the moment after the seed when no child is admitted yet.
+        while time.monotonic() < deadline and run.poll() is None and query(db, RUNNING) != [(2,)]:
+            time.sleep(0.05)
         cluster.kill_worker(worker)
         out, err = run.communicate(timeout=240)
     finally:
