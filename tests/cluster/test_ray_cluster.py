@@ -33,6 +33,10 @@ def slow_task(tmp_path: Path, seconds: float) -> Path:
     shutil.copytree(KNAPSACK, task)
     harness = task / "harness.py"
     harness.write_text(f"import time\ntime.sleep({seconds})\n" + harness.read_text())
+    # Constants in the evolve block give the offline mutator endless distinct children (the bare
+    # `value / weight` has a handful of operator edits, then only duplicates, which run nothing).
+    seed = task / "seed.py"
+    seed.write_text(seed.read_text().replace("return value / weight", "return 1.0 * value / weight + 0.0 * value"))
     return task
 
 
