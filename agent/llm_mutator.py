@@ -21,7 +21,7 @@ from agent.evolve_blocks import EditRejected, validate_child
 from agent.ledger import Ledger
 from agent.llm import FailedAttempt, LLMClient, LLMError
 from agent.llm_settings import LLMSettings
-from agent.mutation import LLMCallRecord, MutationContext, MutationFailed, Mutator, Parent, Proposal
+from agent.mutation import CallLog, MutationContext, MutationFailed, Mutator, Parent, Proposal
 from agent.prompting import PROMPT_VARIANTS, first_messages, messages_tokens, repair_message
 
 DEFAULT_CONTEXT_TOKENS = 8192
@@ -82,17 +82,11 @@ class LLMMutator(Mutator):
             edit_format, parents, context, budget, self.settings.feedback_chars, arm.prompt, self.system_fragment
         )
         source = parents[0].files[context.main_file]
-        call_ids: list[int] = []
+        calls = CallLog(context.record_call)
         tokens, cost = 0, 0.0
 
-        def record(call: LLMCallRecord) -> int | None:
-            call_id = context.record_call(call) if context.record_call is not None else None
-            if call_id is not None:
-                call_ids.append(call_id)
-            return call_id
-
-        def failed(attempt: FailedAttempt) -> None:
-            record(attempt.record(messages, edit_format.name, applied=False if attempt.response is not None else None))
+        def failed(attempt: FailedAttempt) -> None:  # reads `messages` as the repair rounds grow it
+            calls.failed(attempt, messages, edit_format.name)
 
         last: EditError | None = None
         for _ in range(self.settings.repair_rounds):
@@ -107,7 +101,7 @@ class LLMMutator(Mutator):
                 child = self._child(edit_format, reply.text, source)
             except EditError as exc:
                 last = exc
-                record(reply.record(messages, edit_format.name, error=f"{exc.kind}: {exc}", applied=False))
+                calls.record(reply.record(messages, edit_format.name, error=f"{exc.kind}: {exc}", applied=False))
                 messages = [
                     *messages,
                     {"role": "assistant", "content": reply.text},
@@ -116,14 +110,14 @@ class LLMMutator(Mutator):
                 if messages_tokens(messages) > budget:
                     break
                 continue
-            call_id = record(reply.record(messages, edit_format.name, applied=True))
+            call_id = calls.record(reply.record(messages, edit_format.name, applied=True))
             return Proposal(
                 files={**parents[0].files, context.main_file: child},
                 operator=f"llm:{edit_format.name}",
                 model=model,
                 edit_format=edit_format.name,
                 llm_call_id=call_id,
-                call_ids=tuple(call_ids),
+                call_ids=tuple(calls.ids),
                 tokens=tokens,
                 cost=cost,
                 notes=(_idea(reply.text),),

@@ -31,7 +31,7 @@ from agent.lessons import distill
 from agent.llm import FailedAttempt, LLMClient, LLMError
 from agent.llm_settings import LLMSettings
 from agent.meta import STRATEGY_FILE, StrategyMutator
-from agent.mutation import LLMCallRecord, MutationContext, Parent, Proposal
+from agent.mutation import CallLog, MutationContext, Parent, Proposal
 from agent.strategies import Strategy
 from archive import Archive
 from archive.arm_mix import gain_of
@@ -167,29 +167,23 @@ class ReflectiveMutator(StrategyMutator):
     async def _propose(self, parents: Sequence[Parent], context: MutationContext) -> Proposal:
         parent = Strategy.loads(parents[0].files[STRATEGY_FILE])
         messages = reflection_messages(parent, digest(self.archive, parents[0].metrics), self.tasks)
-        call_ids: list[int] = []
-
-        def record(call: LLMCallRecord) -> int | None:
-            call_id = context.record_call(call) if context.record_call is not None else None
-            if call_id is not None:
-                call_ids.append(call_id)
-            return call_id
+        calls = CallLog(context.record_call)
 
         def failed(attempt: FailedAttempt) -> None:
-            record(attempt.record(messages, REFLECT_FORMAT, applied=False if attempt.response is not None else None))
+            calls.failed(attempt, messages, REFLECT_FORMAT)
 
         try:
             reply = await self.client.complete(self.model, messages, on_failure=failed)
         except LLMError as exc:
-            return await self._fallback(parents, context, f"the reflection call failed: {exc.kind}", call_ids)
+            return await self._fallback(parents, context, f"the reflection call failed: {exc.kind}", calls.ids)
         try:
             child = parse_reply(reply.text, parent)
         except ConfigError as exc:
-            record(reply.record(messages, REFLECT_FORMAT, error=f"bad_strategy: {exc}", applied=False))
-            return await self._fallback(parents, context, str(exc), call_ids)
-        call_id = record(reply.record(messages, REFLECT_FORMAT, applied=True))
+            calls.record(reply.record(messages, REFLECT_FORMAT, error=f"bad_strategy: {exc}", applied=False))
+            return await self._fallback(parents, context, str(exc), calls.ids)
+        call_id = calls.record(reply.record(messages, REFLECT_FORMAT, applied=True))
         return Proposal(files={STRATEGY_FILE: child.dumps()}, operator="meta:reflect", model=self.model,
-                        edit_format="json", llm_call_id=call_id, call_ids=tuple(call_ids),
+                        edit_format="json", llm_call_id=call_id, call_ids=tuple(calls.ids),
                         tokens=reply.prompt_tokens + reply.completion_tokens, cost=reply.cost,
                         notes=(f"reflected on {len(self.tasks)} inner run(s)",))  # fmt: skip
 

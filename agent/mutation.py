@@ -19,6 +19,7 @@ from archive.vocabulary import FailureKind
 
 if TYPE_CHECKING:
     from agent.ledger import Ledger
+    from agent.llm import FailedAttempt
     from archive import Archive
 
 
@@ -61,6 +62,25 @@ def store_call(archive: Archive, run_id: int, call: LLMCallRecord, node_id: int 
     fields = dataclasses.asdict(call)
     fields["prompt"] = [dict(message) for message in call.prompt]
     return archive.record_llm_call(run_id=run_id, node_id=node_id, **fields)
+
+
+class CallLog:
+    """The LLM calls of one proposal: each stored through the context's recorder as it ends
+    (failed attempts too), their ids kept in order for the proposal."""
+
+    def __init__(self, record_call: CallRecorder | None) -> None:
+        self._record_call = record_call
+        self.ids: list[int] = []
+
+    def record(self, call: LLMCallRecord) -> int | None:
+        call_id = self._record_call(call) if self._record_call is not None else None
+        if call_id is not None:
+            self.ids.append(call_id)
+        return call_id
+
+    def failed(self, attempt: FailedAttempt, messages: Sequence[Mapping[str, str]], edit_format: str) -> None:
+        """A call that raised: stored with the reply it got, if any, as not applied."""
+        self.record(attempt.record(messages, edit_format, applied=False if attempt.response is not None else None))
 
 
 @dataclass(frozen=True)
