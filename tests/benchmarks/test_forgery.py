@@ -168,16 +168,22 @@ def honest_packing() -> Evaluation:
     return _run(SmallBinPacking(), BEST_FIT)
 
 
-def test_packing_result_written_or_writer_patched_is_never_read(honest_packing: Evaluation) -> None:
-    forged = {"stage": FRESH, "assignments": {}, "score": 1000.0}
-    attack = (
-        "import atexit, builtins, json, os\n"
+def writer_patched(forged: dict[str, object], program: str) -> str:
+    """`program` behind an attack on the result: it writes `forged` as result.json at import and
+    at exit, and patches json.dump to write it instead of anything else. The result.json it can
+    reach is its own directory's, and the writer it patches is its own process's: neither is read."""
+    return (
+        "import atexit, json\n"
         f"FORGED = {forged!r}\n"
-        "json.dump(FORGED, open('result.json', 'w'))\n"  # its own directory: never read
+        "json.dump(FORGED, open('result.json', 'w'))\n"
         "_dump = json.dump\n"
-        "json.dump = lambda obj, fp, **kw: _dump(FORGED, fp)\n"  # the writer in its own process only
-        "atexit.register(lambda: json.dump(FORGED, open('result.json', 'w')))\n" + BEST_FIT
+        "json.dump = lambda obj, fp, **kw: _dump(FORGED, fp)\n"
+        "atexit.register(lambda: json.dump(FORGED, open('result.json', 'w')))\n" + program
     )
+
+
+def test_packing_result_written_or_writer_patched_is_never_read(honest_packing: Evaluation) -> None:
+    attack = writer_patched({"stage": FRESH, "assignments": {}, "score": 1000.0}, BEST_FIT)
     result = _run(SmallBinPacking(), attack)
     assert result.status == "valid" and result.score == honest_packing.score
 

@@ -25,7 +25,7 @@ import benchmarks.optimizer_discovery as od
 from benchmarks import Evaluation, evaluate
 from benchmarks.task import Check, Stage, fault
 from sandboxes.process import ProcessSandbox
-from tests.benchmarks.test_forgery import SNOOP, _found, needs_separation
+from tests.benchmarks.test_forgery import SNOOP, _found, needs_separation, writer_patched
 from tests.benchmarks.test_learning_tasks import needs_torch
 
 pytestmark = needs_torch
@@ -146,15 +146,7 @@ def test_weights_known_in_advance_fit_nothing_under_the_secret(honest: Evaluatio
 
 
 def test_result_written_or_writer_patched_is_never_read(honest: Evaluation) -> None:
-    forged = {"stage": "cpu", "device": "cpu", "runs": [], "score": 1000.0}
-    attack = (
-        "import atexit, json\n"
-        f"FORGED = {forged!r}\n"
-        "json.dump(FORGED, open('result.json', 'w'))\n"
-        "_dump = json.dump\n"
-        "json.dump = lambda obj, fp, **kw: _dump(FORGED, fp)\n"
-        "atexit.register(lambda: json.dump(FORGED, open('result.json', 'w')))\n" + ADAMW
-    )
+    attack = writer_patched({"stage": "cpu", "device": "cpu", "runs": [], "score": 1000.0}, ADAMW)
     result = _run(attack)
     assert result.status == "valid" and result.score == honest.score
 

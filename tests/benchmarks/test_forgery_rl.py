@@ -17,7 +17,7 @@ import benchmarks.rl_objective as rl
 from benchmarks import Evaluation, evaluate
 from benchmarks.task import Stage
 from sandboxes.process import ProcessSandbox
-from tests.benchmarks.test_forgery import SNOOP, _found, _no_better, needs_separation
+from tests.benchmarks.test_forgery import SNOOP, _found, _no_better, needs_separation, writer_patched
 
 pytest.importorskip("jax")
 pytest.importorskip("gymnax")
@@ -74,14 +74,7 @@ def honest() -> Evaluation:
 
 def test_the_result_written_or_the_writer_patched_is_never_read(honest: Evaluation) -> None:
     forged = {"stage": "cartpole", "device": "cpu", "runs": [], "normalised_return": 9.0}
-    attack = (
-        "import atexit, json\n"
-        f"FORGED = {forged!r}\n"
-        "json.dump(FORGED, open('result.json', 'w'))\n"  # its own directory: never read
-        "_dump = json.dump\n"
-        "json.dump = lambda obj, fp, **kw: _dump(FORGED, fp)\n"  # the writer of its own process only
-        "atexit.register(lambda: json.dump(FORGED, open('result.json', 'w')))\n" + HONEST
-    )
+    attack = writer_patched(forged, HONEST)
     result = _run(attack)
     assert result.status == "valid" and result.score == honest.score
 
