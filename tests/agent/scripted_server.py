@@ -149,6 +149,15 @@ def _completion(body: dict[str, Any], step: Step) -> dict[str, Any]:
     }
 
 
+class _Listener(ThreadingHTTPServer):
+    """A threaded server whose listen backlog takes a burst of clients, as a hosted API's does
+    (socketserver's default of 5 drops the rest of a burst's SYNs, which the client resends after
+    a second)."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
 @contextmanager
 def serve(
     steps: Iterable[Step] = (),
@@ -157,8 +166,7 @@ def serve(
 ) -> Iterator[ScriptedServer]:
     """Run a ScriptedServer on a free local port for the duration of the block."""
     scripted = ScriptedServer(steps=list(steps), default=default, responder=responder)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(scripted))
-    httpd.daemon_threads = True
+    httpd = _Listener(("127.0.0.1", 0), _handler(scripted))
     scripted.port = httpd.server_address[1]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
