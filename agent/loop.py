@@ -79,8 +79,10 @@ class Evolution:
         self.mutator, self.sandbox, self.settings = mutator, sandbox, settings
         self.stats = RunStats(budget=settings.iterations, ledger=ledger)
         arms = mutator.arms() if settings.adapt else ()
-        # Children admitted and waiting for an evaluation slot: one per slot (agent/pipeline/ready.py).
-        self.ready: ReadyQueue[Child] = ReadyQueue(settings.parallel_evaluations)
+        # Children admitted and waiting for an evaluation slot (agent/pipeline/ready.py): room for
+        # every request in flight answering at once, so a burst of replies never holds up the next
+        # requests, and at least one per slot.
+        self.ready: ReadyQueue[Child] = ReadyQueue(max(settings.parallel_evaluations, settings.parallel_proposals))
         in_flight = settings.parallel_proposals + self.ready.capacity + settings.parallel_evaluations
         self.bandit = ArmBandit(arms, settings.exploration, lag=in_flight) if arms else None
         lessons = Lessons(archive, run.id) if settings.lessons and mutator.uses_lessons else None
@@ -110,6 +112,7 @@ class Evolution:
         return self.stats
 
     async def _run_to_budget(self) -> None:
+        self.evaluator.prepare()  # the warm sandboxes start while the seed is judged
         self.tally.load()
         if self.archive.seed_node(self.run.id) is None:
             self.archive.add_node(run_id=self.run.id, files=self.task.seed_files(), iteration=0)

@@ -1,11 +1,13 @@
 """The bounded queue of ready children between proposals and evaluations.
 
 A proposal's child, once admitted (stored `pending`), waits here for an evaluation slot. The
-queue holds at most `capacity` children (the loop gives it one per evaluation slot, so a slot
-that frees has the next child at hand); a proposer whose child finds it full waits with that
-child, so proposals stop running ahead of evaluations by more than the queue and one child per
-proposer. `pipe` runs the proposers and the evaluators over it: the queue closes when every
-proposer is done, and evaluators drain it before they end. A child still queued when the loop is
+queue holds at most `capacity` children; a proposer whose child finds it full waits with that
+child (and sends no new request), so proposals run ahead of evaluations by at most the queue and
+one child per proposer. The loop sizes it to the LLM requests in flight (at least one per
+evaluation slot): replies come in bursts (requests sent together answer together), and a queue
+smaller than a burst would make the proposers wait on the evaluations (the LLM idle while slots
+are busy) until the burst is judged. `pipe` runs the proposers and the evaluators over it: the
+queue closes when every proposer is done, and evaluators drain it before they end. A child still queued when the loop is
 cancelled stays `pending` in the archive, and a resume evaluates it.
 """
 
