@@ -3,7 +3,6 @@ calls `evaluate(program_path)` (or `evaluate_stageN`) and writes the returned me
 JSON. Values are written as they came; non-finite floats become strings ("nan", "inf") and
 other objects their repr, so the host check can say what was wrong with them."""
 
-import dataclasses
 import importlib.util
 import json
 import math
@@ -12,12 +11,16 @@ import sys
 import types
 
 
-@dataclasses.dataclass
 class EvaluationResult:
-    """Stand-in for openevolve.evaluation_result.EvaluationResult when OpenEvolve is absent."""
+    """Stand-in for openevolve.evaluation_result.EvaluationResult when OpenEvolve is absent (a
+    plain class: a dataclass is made by exec'ing generated code, a millisecond in every job)."""
 
-    metrics: dict
-    artifacts: dict = dataclasses.field(default_factory=dict)
+    def __init__(self, metrics, artifacts=None):
+        self.metrics = metrics
+        self.artifacts = {} if artifacts is None else artifacts
+
+    def __repr__(self):
+        return f"EvaluationResult(metrics={self.metrics!r}, artifacts={self.artifacts!r})"
 
     def to_dict(self):
         return self.metrics
