@@ -4,8 +4,9 @@ Two ways to the same contents (Python 3.11 and numpy):
 
 - `dockerfile`: `docker build` of `sandboxes/Dockerfile` (python:3.11-slim), when a registry
   answers;
-- `debootstrap`: offline, a minimal Debian root file system with python3 and python3-numpy,
-  made with debootstrap from the mirror this machine's apt already uses, then `docker import`ed.
+- `debootstrap`: offline, a minimal Debian root file system with python3, made with debootstrap
+  from the mirror this machine's apt already uses, plus numpy's wheel from the package index
+  (the host's pip installs it into the root file system), then `docker import`ed.
   The root file system tarball is cached (~/.cache/cladeforge) so a rebuild only re-imports.
 
 Tasks that declare extra Python packages get a derived image: the base plus the packages
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -31,10 +33,15 @@ from typing import Any
 
 from sandboxes.base import SandboxError
 
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 REPOSITORY = "cladeforge-sandbox"
 SUITE = "bookworm"
-DEBIAN_PACKAGES = ("python3", "python3-numpy")
+DEBIAN_PACKAGES = ("python3",)
+NUMPY = "numpy==2.4.6"
+"""The image's numpy, the same release on both ways (and as the Dockerfile's): PyPI's wheel, not
+Debian's 1.24, whose small-array calls are slower and whose results may differ from the host's."""
+SITE_PACKAGES = "usr/local/lib/python3.11/dist-packages"
+"""Where the debootstrap way installs numpy: on Debian's python3 path, with no pip in the image."""
 DOCKERFILE = Path(__file__).with_name("Dockerfile")
 RECIPE_LABEL = "org.cladeforge.recipe"
 METHOD_LABEL = "org.cladeforge.method"
@@ -55,7 +62,7 @@ def cache_dir() -> Path:
 
 def recipe_hash() -> str:
     """A hash of everything that decides the base image's contents."""
-    digest = hashlib.sha256(f"{RECIPE_VERSION}\0{SUITE}\0{','.join(DEBIAN_PACKAGES)}\0".encode())
+    digest = hashlib.sha256(f"{RECIPE_VERSION}\0{SUITE}\0{','.join(DEBIAN_PACKAGES)}\0{NUMPY}\0".encode())
     digest.update(DOCKERFILE.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -160,7 +167,8 @@ def apt_mirror(etc_apt: Path = Path("/etc/apt")) -> str | None:
 
 
 def rootfs_tarball() -> Path:
-    digest = hashlib.sha256(f"{RECIPE_VERSION}\0{SUITE}\0{','.join(DEBIAN_PACKAGES)}".encode()).hexdigest()[:12]
+    recipe = f"{RECIPE_VERSION}\0{SUITE}\0{','.join(DEBIAN_PACKAGES)}\0{NUMPY}"
+    digest = hashlib.sha256(recipe.encode()).hexdigest()[:12]
     return cache_dir() / f"rootfs-{SUITE}-{digest}.tar"
 
 
@@ -205,11 +213,31 @@ def _make_rootfs(tarball: Path, log: Log) -> None:
         if done.returncode != 0:
             tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
             raise SandboxError(f"debootstrap failed: {' / '.join(tail)}")
+        _install_numpy(root / SITE_PACKAGES, log)
         for rel in TRIM:
             shutil.rmtree(root / rel, ignore_errors=True)
         partial = tarball.with_suffix(".partial")
         subprocess.run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(partial), "."], check=True)
         partial.rename(tarball)
+
+
+def wheel_options() -> list[str]:
+    """pip options that take wheels made for the image's Python (3.11, CPython) on this machine's
+    architecture, whatever the host's interpreter."""
+    machine = platform.machine()
+    options = ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp"]
+    return [*options, "--platform", f"manylinux2014_{machine}", "--platform", f"manylinux_2_28_{machine}"]
+
+
+def _install_numpy(site: Path, log: Log) -> None:
+    """The host's pip puts NUMPY's wheel into the root file system (from the package index)."""
+    log(f"installing {NUMPY} into the root file system")
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"]
+    command += ["--target", str(site), *wheel_options(), NUMPY]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-2:]
+        raise SandboxError(f"cannot install {NUMPY} for the image: {' / '.join(tail)}")
 
 
 _derive_lock = threading.Lock()
@@ -240,8 +268,7 @@ def ensure_derived(client: Any, base: str, packages: tuple[str, ...], log: Log =
             command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
             command += ["--no-warn-script-location", "--target", str(site)]
             if sys.version_info[:2] != (3, 11):  # the image's Python is 3.11: take wheels made for it
-                command += ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp"]
-                command += ["--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64"]
+                command += wheel_options()
             log(f"installing {', '.join(packages)} for the sandbox image")
             done = subprocess.run([*command, *packages], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
             if done.returncode != 0:

@@ -51,3 +51,17 @@ def test_derived_tags_follow_the_packages_and_their_contents(tmp_path: Path) -> 
 def test_the_base_tag_names_the_recipe() -> None:
     assert image.base_tag() == f"{image.REPOSITORY}:{image.recipe_hash()}"
     assert len(image.recipe_hash()) == 12
+
+
+def test_both_ways_install_the_same_numpy() -> None:
+    """The Dockerfile and the offline build put the same numpy release in the image."""
+    assert f"pip install --no-cache-dir {image.NUMPY}\n" in image.DOCKERFILE.read_text()
+    assert "python3-numpy" not in image.DEBIAN_PACKAGES  # Debian bookworm's numpy is an older release
+
+
+def test_wheel_options_ask_for_the_images_python_on_this_architecture() -> None:
+    options = image.wheel_options()
+    assert options[options.index("--python-version") + 1] == "3.11"
+    assert "--only-binary=:all:" in options
+    platforms = options[options.index("--platform") + 1 :: 2]
+    assert platforms and all(name.endswith(image.platform.machine()) for name in platforms)
