@@ -29,6 +29,7 @@ from agent.ledger import Ledger
 from agent.loop import Evolution, LoopSettings, RunStats
 from agent.mutation import Mutator
 from agent.mutators import build_mutator
+from agent.pipeline.evaluator import prepare
 from agent.progress import RunDisplay
 from archive import Archive, RunView
 from archive.errors import StorageError
@@ -73,7 +74,7 @@ def start_run(archive: Archive, config: RunConfig, name: str | None, console: Co
     if config.selection is None:  # the run's snapshot records the strategy actually used
         config = dataclasses.replace(config, selection=task.default_selection)
     mutator = build_mutator(with_llm_concurrency(config), task=task)
-    sandbox, why = _open_sandbox(config)
+    sandbox, why = _open_sandbox(config, task)
     run = archive.create_run(
         name=name,
         task=config.task,
@@ -113,7 +114,7 @@ def resume_run(archive: Archive, run: RunView, console: Console, extra_iteration
                 f"({run.task_hash} → {task.content_hash()}); scores may not compare"
             )
         mutator = build_mutator(with_llm_concurrency(config), task=task)
-        sandbox, why = _open_sandbox(config)
+        sandbox, why = _open_sandbox(config, task)
     except BaseException:
         with contextlib.suppress(StorageError):
             lease.release(RunStatus.INTERRUPTED)
@@ -122,12 +123,15 @@ def resume_run(archive: Archive, run: RunView, console: Console, extra_iteration
     return _drive(archive, run, config, task, mutator, sandbox, console, lease)
 
 
-def _open_sandbox(config: RunConfig) -> tuple[Sandbox, str]:
+def _open_sandbox(config: RunConfig, task: Task) -> tuple[Sandbox, str]:
+    """The run's sandbox, already starting a warm sandbox per evaluation slot while the run sets up."""
     if config.cluster == "ray":  # Ray is imported only then
         from sandboxes.ray_backend import open_ray
 
         return open_ray(config.ray_address, config.sandbox, ray_build_image(config))
-    return open_sandbox(config.sandbox)
+    sandbox, why = open_sandbox(config.sandbox)
+    prepare(sandbox, task, config.parallel)
+    return sandbox, why
 
 
 def _complete(archive: Archive, run: RunView) -> bool:

@@ -301,6 +301,11 @@ class Sandbox(abc.ABC):
     def run(self, job: Job) -> Outcome:
         """Run one job to completion (or its timeout) and report."""
 
+    def prepare(self, job: Job, count: int) -> None:
+        """A hint before the first jobs: `count` jobs like `job` will soon run at once. A backend
+        with a warm pool starts that many sandboxes now, in the background (a job that comes
+        while they start waits for one); the default keeps nothing warm and ignores it."""
+
     def describe(self) -> dict[str, Any]:
         """What this backend enforces on this machine, for `clade sandbox check`."""
         return {"backend": self.name}

@@ -28,23 +28,26 @@ each process its own sandbox.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from sandboxes import bwrap, cgroup, watchdog
 from sandboxes.base import RESULT_LIMIT_BYTES, Job, Limits, Outcome, read_result
 from sandboxes.container import FORK_SERVER_SOURCE, MARGIN_S, SERVER_SOURCE, _Demux, _text, job_request, reply_outcome
+from sandboxes.stock import Stock
 
 _PR_SET_PDEATHSIG = 1
+MAX_IDLE = 32
+"""Idle servers kept per limits (a run keeps about one per evaluation slot)."""
 PASSWD = (
     "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\njudge:x:65533:65533:judge:/work:/bin/sh\n"
     "job:x:65534:65534:job:/work:/bin/sh\n",
@@ -186,38 +189,47 @@ class WarmPool:
 
     def __init__(self, tool: str, python: str, roots: list[str], fork_server: bool = True) -> None:
         self._tool, self._python, self._roots, self.fork_server = tool, python, roots, fork_server
-        self._idle: dict[Limits, list[WarmServer]] = {}
-        self._lock = threading.Lock()
-        self._closed = False
+        self._stock: Stock[Limits, WarmServer] = Stock(max_idle=MAX_IDLE)
+        self.started = 0
+        """Servers started so far (on demand and ahead)."""
         # A server gets SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG follows the
         # thread, not the process), and evaluation threads come and go: servers are started from
         # this one thread, which lives as long as the pool.
         self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clade-warm-start")
 
+    def prefill(self, limits: Limits, count: int) -> None:
+        """Start servers for these limits (on the starter thread) until `count` are idle or starting."""
+        for _ in range(self._stock.wanted(limits, count)):
+            self._starter.submit(self._start, limits).add_done_callback(functools.partial(self._arrived, limits))
+
+    def _start(self, limits: Limits) -> WarmServer:
+        self.started += 1  # on the one starter thread
+        return WarmServer(self._tool, self._python, self._roots, limits, self.fork_server)
+
+    def _arrived(self, limits: Limits, done: Future[WarmServer]) -> None:
+        server = None if done.cancelled() or done.exception() is not None else done.result()
+        unkept = self._stock.arrived(limits, server)
+        if unkept is not None:
+            unkept.destroy()
+
     def run(self, job: Job) -> Outcome:
-        with self._lock:
-            idle = self._idle.get(job.limits, [])
-            server = idle.pop() if idle else None
+        server = self._stock.take(job.limits)
         if server is None:
             try:
-                args = (self._tool, self._python, self._roots, job.limits, self.fork_server)
-                server = self._starter.submit(WarmServer, *args).result()
+                server = self._starter.submit(self._start, job.limits).result()
             except (OSError, RuntimeError) as exc:  # RuntimeError: the pool is closed
                 return Outcome.refused("process", f"cannot start a warm sandbox: {exc}")
         outcome, reusable = server.run(job)
-        with self._lock:
-            if reusable and not self._closed:
-                self._idle.setdefault(job.limits, []).append(server)
-                server = None
-        if server is not None:
-            server.destroy()
+        unkept = self._stock.put(job.limits, server, reusable)
+        if unkept is not None:
+            unkept.destroy()
         return outcome
 
+    def idle(self) -> list[WarmServer]:
+        """The idle servers now (a snapshot)."""
+        return self._stock.idle()
+
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            servers = [server for idle in self._idle.values() for server in idle]
-            self._idle.clear()
-        for server in servers:
+        for server in self._stock.close():
             server.destroy()
         self._starter.shutdown(wait=False)

@@ -103,8 +103,12 @@ class DockerSandbox(Sandbox):
         with host_leases().lease(job.limits.gpus) as devices:
             return self._run(job, tuple(devices))
 
-    def _run(self, job: Job, gpu_ids: tuple[str, ...]) -> Outcome:
-        spec = Spec(
+    def prepare(self, job: Job, count: int) -> None:
+        if self.warm and not job.limits.gpus:  # a GPU job's devices are leased per job, so its spec is too
+            self.pool.prefill(self._spec(job, ()), count)
+
+    def _spec(self, job: Job, gpu_ids: tuple[str, ...]) -> Spec:
+        return Spec(
             self._image_for(job),
             job.limits,
             gpus=job.limits.gpus,
@@ -112,6 +116,9 @@ class DockerSandbox(Sandbox):
             gateway_socket=job.gateway_socket,
             fork_server=self.fork_server,
         )
+
+    def _run(self, job: Job, gpu_ids: tuple[str, ...]) -> Outcome:
+        spec = self._spec(job, gpu_ids)
         if not self.warm:
             container = self._make(spec)
             try:

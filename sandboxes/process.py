@@ -204,11 +204,19 @@ class ProcessSandbox(Sandbox):
         facts["packages"] = "not installed: the host interpreter's packages are used"
         return facts
 
+    def prepare(self, job: Job, count: int) -> None:
+        if self._pool is not None and self._pooled(job):
+            self._pool.prefill(job.limits, count)
+
+    def _pooled(self, job: Job) -> bool:
+        """Whether the warm pool runs this job (see sandboxes.bwrap_pool for why only these)."""
+        return job.candidate is None and not job.limits.gpus and job.gateway_socket is None
+
     def run(self, job: Job) -> Outcome:
         refusal = bad_path(job.files) or (bad_path(job.candidate.files) if job.candidate else None)
         if refusal is not None:
             return Outcome.refused(self.name, refusal)
-        if self._pool is not None and job.candidate is None and not job.limits.gpus and job.gateway_socket is None:
+        if self._pool is not None and self._pooled(job):
             return self._pool.run(job)
         base = Path(tempfile.mkdtemp(prefix="clade-job-"))  # 0700: only the host side walks it
         jail = cgroup.Jail.create(job.limits.memory_mb * 1024 * 1024, job.limits.processes + 4) if self.cgroup else None

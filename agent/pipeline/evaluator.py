@@ -18,6 +18,7 @@ from agent.pipeline.stats import Tally
 from archive import Archive, NodeView
 from archive.errors import StorageError
 from benchmarks import Evaluation, Task, evaluate
+from benchmarks.task import LLM_GATEWAY
 from sandboxes import Sandbox
 
 T = TypeVar("T")
@@ -31,6 +32,17 @@ class HostFault(Exception):
 def crashed(reason: str, wall_s: float = 0.0) -> Evaluation:
     """An `error` verdict for a node whose evaluation failed on the host side."""
     return Evaluation(status="error", score=None, metrics={}, reason=reason, wall_s=wall_s)
+
+
+def prepare(sandbox: Sandbox, task: Task, parallel: int) -> None:
+    """Ask the sandbox to start one warm sandbox per evaluation slot now (`Sandbox.prepare`), so
+    that neither the seed nor the first children wait for one to start each."""
+    if LLM_GATEWAY in task.services:  # each job mounts its own LLM session: no two sandboxes alike
+        return
+    try:
+        sandbox.prepare(task.job(task.seed_files(), task.stages()[0]), parallel)
+    except Exception:  # only a hint: the first jobs start their own sandboxes, and say why if they cannot
+        return
 
 
 class Evaluator:
@@ -47,8 +59,13 @@ class Evaluator:
         self.archive, self.task, self.sandbox, self.gateway, self.tally = archive, task, sandbox, gateway, tally
         self.secret_key = secret_key
         self.judge: Judge = self.in_sandbox
+        self.parallel = parallel
         self._slots = asyncio.Semaphore(parallel)
         self._running: set[int] = set()
+
+    def prepare(self) -> None:
+        """Warm sandboxes for the first evaluations (`prepare`; the runner asks first, at start)."""
+        prepare(self.sandbox, self.task, self.parallel)
 
     async def evaluate(self, node: NodeView) -> Evaluation | None:
         """Evaluate and store one node; None when a stop came first (the node stays `pending`)."""

@@ -57,7 +57,7 @@ def test_the_engine_sees_a_locked_down_container_with_nothing_mounted(client: An
     try:
         with DockerSandbox(warm=True) as sandbox:
             assert sandbox.run(Job(files={}, command=[PYTHON, "-c", "pass"], limits=TEST_LIMITS)).exit_code == 0
-            (container,) = [c for idle in sandbox.pool._idle.values() for c in idle]
+            (container,) = sandbox.pool.idle()
             attrs = client.api.inspect_container(container.id)
     finally:
         del os.environ["CLADE_TEST_OPENAI_API_KEY"]
@@ -125,7 +125,7 @@ def test_a_crashed_host_process_leaves_only_stopped_labelled_containers(client: 
         from sandboxes.docker_backend import DockerSandbox
         sandbox = DockerSandbox(warm=True)
         sandbox.run(Job(files={}, command=[PYTHON, "-c", "pass"]))
-        print([c.id for idle in sandbox.pool._idle.values() for c in idle][0], flush=True)
+        print(sandbox.pool.idle()[0].id, flush=True)
         os._exit(0)  # no close(), no atexit: as if killed
     """)
     done = subprocess.run([sys.executable, "-c", crash], capture_output=True, text=True, timeout=120, cwd=Path.cwd())

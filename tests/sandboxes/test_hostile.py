@@ -493,7 +493,7 @@ def test_hostile_program_is_contained(
 def _assert_no_stray_containers(sandbox: Sandbox, before: set[str]) -> None:
     if sandbox.name != "docker":
         return
-    idle = {c.id for spec_idle in sandbox.pool._idle.values() for c in spec_idle}  # type: ignore[attr-defined]
+    idle = {c.id for c in sandbox.pool.idle()}  # type: ignore[attr-defined]
     assert sandbox_containers() <= before | idle
     assert sandbox_containers() <= idle, "a container outlived its job outside the warm pool"
 
