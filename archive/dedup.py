@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 from collections.abc import Mapping
 
 
+@functools.lru_cache(maxsize=256)
 def normalise(source: str) -> str:
-    """The program with comments, blank lines and formatting removed (when it parses)."""
+    """The program with comments, blank lines and formatting removed (when it parses). Cached:
+    a child is hashed when admitted and again when stored, its parents' sources recur."""
     try:
         return ast.unparse(ast.parse(source))
     except (SyntaxError, ValueError, RecursionError):

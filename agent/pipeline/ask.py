@@ -6,17 +6,21 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from agent.bandit import Arm, ArmBandit, archive_rows
 from agent.lessons import Lessons
 from agent.mutation import LLMCallRecord, MutationContext, Mutator, Parent, store_call
 from archive import Archive, NodeView, SelectionContext, Selector
+from archive.vocabulary import NodeStatus
 from benchmarks import Task
 
 FILES_CACHED = 64
-"""Nodes whose files the sampler keeps (least recently used dropped first)."""
+"""Nodes whose files (and judged nodes whose records) the sampler keeps (least recently used dropped first)."""
+JUDGED = frozenset({NodeStatus.VALID, NodeStatus.INVALID, NodeStatus.ERROR, NodeStatus.DUPLICATE})
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ class Sampler:
         self._files: OrderedDict[int, dict[str, str]] = OrderedDict()
         """Recently read nodes' files (a node's files never change once stored): the best nodes
         are parents and inspirations of most children."""
+        self._judged: OrderedDict[int, NodeView] = OrderedDict()
+        """Recently read judged nodes (a verdict, once stored, is not changed by the run)."""
 
     async def ask(self, iteration: int) -> Ask:
         rng = random.Random(f"{self.seed}:{iteration}")
@@ -110,7 +116,7 @@ class Sampler:
         wanted = self.mutator.parents_wanted(rng) if arm is None else arm.parents
         context = SelectionContext(iteration)
         selection = self.archive.sample_parents(self.run_id, self.selector, rng, wanted, context)
-        nodes = [self.archive.node(pid) for pid in selection.parent_ids]
+        nodes = [self._node(pid) for pid in selection.parent_ids]
         lessons = "" if self.lessons is None else self.lessons.for_iteration(iteration)
         mutation = MutationContext(
             self.task.description,
@@ -143,17 +149,28 @@ class Sampler:
         top = pool[: (wanted + 1) // 2]
         rest = pool[len(top) :]
         chosen = top + rng.sample(rest, min(len(rest), wanted - len(top)))
-        return [self._parent(self.archive.node(node_id)) for node_id in chosen]
+        return [self._parent(self._node(node_id)) for node_id in chosen]
+
+    def _node(self, node_id: int) -> NodeView:
+        return _cached(self._judged, node_id, lambda: self.archive.node(node_id), lambda node: node.status in JUDGED)
 
     def _parent(self, node: NodeView) -> Parent:
         return Parent(node.id, self._files_of(node.id), node.score, node.metrics, node.status, node.feedback)
 
     def _files_of(self, node_id: int) -> dict[str, str]:
-        files = self._files.get(node_id)
-        if files is None:
-            files = self._files[node_id] = self.archive.files(node_id)
-            if len(self._files) > FILES_CACHED:
-                self._files.popitem(last=False)
-        else:
-            self._files.move_to_end(node_id)
+        files = _cached(self._files, node_id, lambda: self.archive.files(node_id), lambda _: True)
         return dict(files)  # a copy: a mutator may change what it is given
+
+
+def _cached(cache: OrderedDict[int, V], key: int, read: Callable[[], V], keep: Callable[[V], bool]) -> V:
+    """`cache[key]`, else `read()` (kept if `keep` says so); the least recently used goes first."""
+    value = cache.get(key)
+    if value is not None:
+        cache.move_to_end(key)
+        return value
+    value = read()
+    if keep(value):
+        cache[key] = value
+        if len(cache) > FILES_CACHED:
+            cache.popitem(last=False)
+    return value

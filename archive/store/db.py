@@ -57,7 +57,13 @@ class Database:
     @staticmethod
     def bump(session: Session, run_id: int) -> int:
         """Take the run's next revision: first statement of every write to its nodes."""
-        bumped = session.execute(update(Run).where(Run.id == run_id).values(revision=Run.revision + 1))
+        bump = update(Run).where(Run.id == run_id).values(revision=Run.revision + 1)
+        if session.get_bind().dialect.update_returning:  # one round trip (SQLite >= 3.35, PostgreSQL)
+            revision = session.execute(bump.returning(Run.revision)).scalar()
+            if revision is None:
+                raise ArchiveError(f"no run {run_id} in this archive (see `clade runs`)")
+            return int(revision)
+        bumped = session.execute(bump)
         if getattr(bumped, "rowcount", 1) == 0:
             raise ArchiveError(f"no run {run_id} in this archive (see `clade runs`)")
         return int(session.scalar(select(Run.revision).where(Run.id == run_id)) or 0)
