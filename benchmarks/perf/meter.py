@@ -1,6 +1,9 @@
-"""Measuring a command for the perf scripts: wall time, CPU seconds and the peak RSS summed over
-its whole process tree, polled from /proc every 20 ms (docker containers' processes belong to
-the engine, not to the tree). CPU is the larger of the waited-for descendants' rusage and the sum
+"""Measuring a command for the perf scripts: wall time, CPU seconds and the peak memory summed
+over its whole process tree, polled from /proc every 20 ms (docker containers' processes belong
+to the engine, not to the tree). Memory is given two ways: RSS, which counts a page shared by
+forked processes once in each of them (so a fork-server and its jobs count their common numpy
+many times), and PSS (/proc/PID/smaps_rollup), which splits a shared page among its sharers, so
+the tree's sum is the memory the tree really holds. CPU is the larger of the waited-for descendants' rusage and the sum
 of each tree process's last seen user+system time: a sandbox killed rather than reaped (the warm
 pools' servers at exit) never reaches rusage, and a process shorter than a poll is missed by
 the sum, so each undercounts what the other catches."""
@@ -27,6 +30,7 @@ class Measured:
     wall_s: float
     cpu_s: float
     peak_rss_mb: float
+    peak_pss_mb: float
     returncode: int
     output: str
     started: float
@@ -34,8 +38,19 @@ class Measured:
     ended: float
 
 
-def _tree(root: int, cpu_seen: dict[tuple[int, int], float]) -> int:
-    """The tree's RSS now; records each tree process's CPU seconds in `cpu_seen` (by pid, start)."""
+def _pss(pid: int) -> int:
+    """A process's proportional set size in bytes (0 when it is gone or unreadable)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _tree(root: int, cpu_seen: dict[tuple[int, int], float]) -> tuple[int, int]:
+    """The tree's RSS and PSS now; records each tree process's CPU seconds in `cpu_seen` (by pid, start)."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
     cpu: dict[int, tuple[int, float]] = {}
@@ -59,7 +74,7 @@ def _tree(root: int, cpu_seen: dict[tuple[int, int], float]) -> int:
     for pid in tree:
         if pid in cpu:
             cpu_seen[(pid, cpu[pid][0])] = cpu[pid][1]
-    return sum(rss.get(pid, 0) for pid in tree)
+    return sum(rss.get(pid, 0) for pid in tree), sum(_pss(pid) for pid in tree)
 
 
 def measure(command: Sequence[str], env: dict[str, str] | None = None, cwd: str | None = None) -> Measured:
@@ -68,12 +83,13 @@ def measure(command: Sequence[str], env: dict[str, str] | None = None, cwd: str 
     proc = subprocess.Popen(
         list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd, text=True
     )
-    peak = [0]
+    peak = [0, 0]
     cpu_seen: dict[tuple[int, int], float] = {}
 
     def poll() -> None:
         while proc.poll() is None:
-            peak[0] = max(peak[0], _tree(proc.pid, cpu_seen))
+            rss, pss = _tree(proc.pid, cpu_seen)
+            peak[:] = max(peak[0], rss), max(peak[1], pss)
             time.sleep(0.02)
 
     poller = threading.Thread(target=poll, daemon=True)
@@ -83,7 +99,7 @@ def measure(command: Sequence[str], env: dict[str, str] | None = None, cwd: str 
     poller.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = max((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), sum(cpu_seen.values()))
-    return Measured(wall, cpu, peak[0] / 2**20, proc.returncode, output, started, ended)
+    return Measured(wall, cpu, peak[0] / 2**20, peak[1] / 2**20, proc.returncode, output, started, ended)
 
 
 def evaluation_span(db: Path) -> tuple[float, float, int]:

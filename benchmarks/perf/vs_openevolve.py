@@ -3,17 +3,19 @@ benchmarks/perf/or3_openevolve) and the same scripted OpenAI-compatible model (a
 server, benchmarks/perf/scripted_llm.py: two replies in three apply, after `--latency` seconds).
 
     python3 benchmarks/perf/vs_openevolve.py --setup          # once: the OpenEvolve 0.4.0 venv
-    python3 benchmarks/perf/vs_openevolve.py [--latency 1 0] [--iterations 40] [--sandbox auto]
+    python3 benchmarks/perf/vs_openevolve.py [--latency 1 0] [--iterations 100] [--sandbox auto]
 
 For each latency it runs `clade run` (its defaults: 16 LLM requests in flight, one evaluation
 per core; diff edits only, as OpenEvolve's default) and, when benchmarks/perf/.venv-openevolve
 exists, `openevolve-run` with each of `--openevolve-parallel` (its
-`evaluator.parallel_evaluations`: iterations in flight). Printed per run: evaluated children,
+`evaluator.parallel_evaluations`: iterations in flight; 2, 8 and 16, the last as many as
+Cladeforge's LLM requests in flight). Printed per run: evaluated children,
 children/s (children over the span from the first evaluation's start to the last one's end),
 CPU-s per child (the process tree's user+system time over the children; a docker container's
 processes belong to the engine and are not in it), fixed cost (start to first evaluation plus
-last evaluation to exit) and peak RSS summed over the process tree; then Cladeforge's ratios to
-OpenEvolve's best row. Evaluation spans come from the archive for Cladeforge and, for
+last evaluation to exit) and peak RSS and PSS summed over the process tree (meter.py: RSS counts
+pages that forks share once per process, PSS splits them); then Cladeforge's ratios to each
+OpenEvolve row. Evaluation spans come from the archive for Cladeforge and, for
 OpenEvolve, from a wrapper around the same evaluator that logs each call's start and end.
 """
 
@@ -67,6 +69,7 @@ class Row:
     cpu_per_child: float
     fixed_s: float
     peak_rss_mb: float
+    peak_pss_mb: float
 
 
 def setup() -> None:
@@ -79,7 +82,8 @@ def row(system: str, run, first: float, last: float, evaluations: int) -> Row:  
     children = max(0, evaluations - 1)  # the seed's evaluation is not a child
     span = max(last - first, 1e-9)
     fixed = (first - run.started) + (run.ended - last)
-    return Row(system, children, children / span, run.cpu_s / max(children, 1), fixed, run.peak_rss_mb)
+    cpu = run.cpu_s / max(children, 1)
+    return Row(system, children, children / span, cpu, fixed, run.peak_rss_mb, run.peak_pss_mb)
 
 
 def cladeforge(api_base: str, iterations: int, sandbox: str, tmp: Path) -> Row:
@@ -121,18 +125,19 @@ def openevolve(api_base: str, iterations: int, parallel: int, tmp: Path) -> Row:
 
 def print_table(latency: float, rows: list[Row]) -> None:
     print(f"\nLLM latency {latency:g} s")
-    print(f"  {'system':<26} {'children':>8} {'children/s':>10} {'CPU-s/child':>11} {'fixed s':>8} {'peak RSS MB':>11}")
+    print(f"  {'system':<26} {'children':>8} {'children/s':>10} {'CPU-s/child':>11} {'fixed s':>8} "
+          f"{'peak RSS MB':>11} {'peak PSS MB':>11}")  # fmt: skip
     for r in rows:
         print(f"  {r.system:<26} {r.children:>8} {r.per_s:>10.2f} {r.cpu_per_child:>11.3f} "
-              f"{r.fixed_s:>8.2f} {r.peak_rss_mb:>11.0f}")  # fmt: skip
-    ours = rows[0]
-    theirs = [r for r in rows[1:]]
-    if theirs:
-        best = max(theirs, key=lambda r: r.per_s)
-        print(f"  ratio to {best.system}: children/s {ours.per_s / best.per_s:.2f}x, "
-              f"CPU-s/child {ours.cpu_per_child / best.cpu_per_child:.2f}x, fixed {ours.fixed_s / best.fixed_s:.2f}x, "
-              f"peak RSS {ours.peak_rss_mb / best.peak_rss_mb:.2f}x")  # fmt: skip
-    else:
+              f"{r.fixed_s:>8.2f} {r.peak_rss_mb:>11.0f} {r.peak_pss_mb:>11.0f}")  # fmt: skip
+    ours, theirs = rows[0], rows[1:]
+    for other in theirs:
+        ratios = [("children/s", ours.per_s, other.per_s), ("CPU-s/child", ours.cpu_per_child, other.cpu_per_child),
+                  ("fixed", ours.fixed_s, other.fixed_s), ("peak RSS", ours.peak_rss_mb, other.peak_rss_mb),
+                  ("PSS", ours.peak_pss_mb, other.peak_pss_mb)]  # fmt: skip
+        said = ", ".join(f"{name} {mine / max(theirs_, 1e-9):.2f}x" for name, mine, theirs_ in ratios)
+        print(f"  ratio to {other.system}: {said}")
+    if not theirs:
         print(f"  (no OpenEvolve rows: run with --setup to install {OPENEVOLVE} in {VENV.relative_to(ROOT)})")
 
 
@@ -140,9 +145,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--setup", action="store_true", help=f"create {VENV.name} with {OPENEVOLVE}, then exit")
     parser.add_argument("--latency", type=float, nargs="+", default=[1.0, 0.0], help="seconds per LLM reply")
-    parser.add_argument("--iterations", type=int, default=40)
+    parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--sandbox", default="auto", help="Cladeforge's --sandbox")
-    parser.add_argument("--openevolve-parallel", type=int, nargs="+", default=[2, 8])
+    parser.add_argument("--openevolve-parallel", type=int, nargs="+", default=[2, 8, 16])
     parser.add_argument("--no-openevolve", action="store_true", help="Cladeforge alone")
     args = parser.parse_args()
     if args.setup:
