@@ -60,6 +60,11 @@ class Stock(Generic[K, V]):
                 return None
         return item
 
+    def starting(self) -> int:
+        """How many are being started ahead now (all keys)."""
+        with self._changed:
+            return sum(self._starting.values())
+
     def idle(self) -> list[V]:
         """The idle ones now (a snapshot)."""
         with self._changed:

@@ -82,7 +82,8 @@ def sandbox_containers() -> set[str]:
 
     client = engine.connect()
     try:
-        listed = client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner_label()}"})
-        return {c.id for c in listed if LABEL in c.labels}
+        # the low-level list: the high-level one inspects each container, and fails on one removed meanwhile
+        listed = client.api.containers(all=True, filters={"label": f"{OWNER_LABEL}={owner_label()}"})
+        return {c["Id"] for c in listed if LABEL in (c.get("Labels") or {})}
     finally:
         client.close()
