@@ -16,19 +16,26 @@ each job the server kills every process of the job uids and empties /work, /cand
 /dev/shm; a server that cannot is not reused. Memory and process count of the whole sandbox
 are bounded by a cgroup of its own (the job's limits; the servers' few processes count too),
 so the pool is used only where a cgroup is writable, as root (the job uids need a privileged
-bwrap), for single-process jobs without GPUs or the LLM gateway; other jobs take the per-job
-path. Judged jobs take it too: the server could run them (it does in docker, with /tmp and
-/dev/shm split between the two uids), but judge and candidate would share the sandbox's PID
-namespace (the candidate sees the judge's pid and command line in /proc), and the server keeps
-no capability to give the candidate a namespace of its own (no CAP_SYS_ADMIN; a nested user
-namespace would hand the candidate every capability inside it), where the per-job path gives
-each process its own sandbox.
+bwrap), for jobs without GPUs or the LLM gateway; other jobs take the per-job path.
+
+A judged job takes two warm servers, one per side, never one: in a single sandbox judge and
+candidate would share its PID namespace (the candidate would see the judge's pid and command
+line in /proc, as it does in docker), and a server keeps no capability to give the candidate a
+namespace of its own (no CAP_SYS_ADMIN; a nested user namespace would hand the candidate every
+capability inside it). So the judge runs as 65533 in one sandbox and the candidate as 65534 in
+another, each with its own PID, mount, IPC and network namespaces, /work, /tmp and cgroup; the
+host makes the channel (a socketpair) and hands each server its end over the server's pass
+socket (SOCK_SEQPACKET, SCM_RIGHTS), so nothing else joins them. The judge's exit ends the job
+as it does anywhere: when its reply is in, the host tells the candidate's server to stop, and
+each server kills what its side left and empties its directories before taking another job.
 """
 
 from __future__ import annotations
 
+import array
 import contextlib
 import functools
+import json
 import os
 import shutil
 import signal
@@ -37,16 +44,20 @@ import subprocess
 import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from sandboxes import bwrap, cgroup, watchdog
-from sandboxes.base import RESULT_LIMIT_BYTES, Job, Limits, Outcome, read_result
+from sandboxes.base import RESULT_LIMIT_BYTES, Candidate, Job, Limits, Outcome, read_result
 from sandboxes.container import FORK_SERVER_SOURCE, MARGIN_S, SERVER_SOURCE, _Demux, _text, job_request, reply_outcome
+from sandboxes.jobserver import PASS_ENV
 from sandboxes.stock import Stock
 
 _PR_SET_PDEATHSIG = 1
 MAX_IDLE = 32
+CANDIDATE_GRACE_S = 2.0
+"""How much longer than its judge a judged job's candidate side may run: it is stopped once the judge ends."""
 """Idle servers kept per limits (a run keeps about one per evaluation slot)."""
 PASSWD = (
     "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\njudge:x:65533:65533:judge:/work:/bin/sh\n"
@@ -83,6 +94,7 @@ class WarmServer:
 
     def __init__(self, tool: str, python: str, roots: list[str], limits: Limits, fork_server: bool = True) -> None:
         self.limits = limits
+        self._failed = False
         self._etc = Path(tempfile.mkdtemp(prefix="clade-warm-"))
         os.chmod(self._etc, 0o755)
         for name, text in zip(("passwd", "group"), PASSWD, strict=True):
@@ -96,6 +108,7 @@ class WarmServer:
         argv = [python, "-I", "-S", "-c", SERVER_SOURCE, *([FORK_SERVER_SOURCE] if fork_server else [])]
         command = bwrap.server_command(tool, roots, self._etc / "passwd", argv)
         ours, theirs = socket.socketpair()
+        self._pass, pass_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         procs = self.jail.procs_files()
         host = os.getpid()
 
@@ -111,6 +124,7 @@ class WarmServer:
 
         env = {"PATH": f"{os.path.dirname(python)}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
         env["OMP_NUM_THREADS"] = "1"
+        env[PASS_ENV] = str(pass_theirs.fileno())  # where a judged job's side gets its channel end
         try:
             self.proc = subprocess.Popen(
                 command,
@@ -119,26 +133,56 @@ class WarmServer:
                 stderr=subprocess.DEVNULL,
                 env=env,
                 preexec_fn=enter,
+                pass_fds=(pass_theirs.fileno(),),
             )
         except OSError:
+            self._pass.close()
             self._cleanup()
             raise
         finally:
             theirs.close()
+            pass_theirs.close()
         self._sock = ours
         self._frames = _Stream(ours)
 
     def run(self, job: Job) -> tuple[Outcome, bool]:
         """One job; its outcome and whether this server may take another."""
+        return self.collect(job, *self.submit(job))
+
+    def submit(self, job: Job, side: str | None = None, channel: socket.socket | None = None) -> tuple[float, int]:
+        """Send the job (for one `side` of a judged job: with its end of the `channel`); (when, the
+        sandbox's OOM kills before it), for `collect`. A server that cannot take it shows in `collect`."""
         started = time.monotonic()
         env = {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", **job.env}
         encoded, contents = job_request(job, env, last=False)
-        deadline = started + job.timeout_s + MARGIN_S
+        if side is not None:
+            header = json.loads(encoded)
+            header["side"] = side
+            encoded = json.dumps(header).encode()
         oom_before = self.jail.oom_kills() if self.jail else 0
+        try:
+            self._sock.settimeout(max(1.0, job.timeout_s + MARGIN_S))
+            if channel is not None:
+                passed = array.array("i", [channel.fileno()])
+                self._pass.sendmsg([b"F"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, passed)])
+            self._sock.sendall(b"%d\n" % len(encoded) + encoded + b"".join(contents))
+        except OSError:
+            self._failed = True
+        return started, oom_before
+
+    def stop(self) -> None:
+        """End the candidate side now running here: its judge is done. Never blocks the host (were
+        the socket full, the stop would be dropped and the job's deadline would end that side)."""
+        with contextlib.suppress(OSError):
+            self._pass.send(b"S", socket.MSG_DONTWAIT)
+
+    def collect(self, job: Job, started: float, oom_before: int) -> tuple[Outcome, bool]:
+        """The submitted job's outcome and whether this server may take another."""
+        deadline = started + job.timeout_s + MARGIN_S
         raw: bytes | None = None
         try:
-            self._sock.settimeout(max(1.0, deadline - time.monotonic()))
-            self._sock.sendall(b"%d\n" % len(encoded) + encoded + b"".join(contents))
+            if self._failed:
+                raise OSError("the warm sandbox did not take the job")
             reply = self._frames.reply(deadline, 4 * 2 * job.limits.output_bytes + 65536)
             if reply is not None and reply.get("result_size") is not None:
                 raw = self._frames.payload(reply["result_size"], RESULT_LIMIT_BYTES, deadline)
@@ -170,6 +214,8 @@ class WarmServer:
     def destroy(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.close()
+        with contextlib.suppress(OSError):
+            self._pass.close()
         with contextlib.suppress(OSError):
             self.proc.kill()
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
@@ -213,17 +259,57 @@ class WarmPool:
             unkept.destroy()
 
     def run(self, job: Job) -> Outcome:
-        server = self._stock.take(job.limits)
-        if server is None:
-            try:
-                server = self._starter.submit(self._start, job.limits).result()
-            except (OSError, RuntimeError) as exc:  # RuntimeError: the pool is closed
-                return Outcome.refused("process", f"cannot start a warm sandbox: {exc}")
+        if job.candidate is not None:
+            return self._run_judged(job, job.candidate)
+        server = self._take(job.limits)
+        if isinstance(server, Outcome):
+            return server
         outcome, reusable = server.run(job)
-        unkept = self._stock.put(job.limits, server, reusable)
+        self._give_back(server, reusable)
+        return outcome
+
+    def _run_judged(self, job: Job, candidate: Candidate) -> Outcome:
+        """A judged job over two servers, one per side, each its own sandbox: PID, mount and IPC
+        namespaces, cgroup and uid of its own; the host hands each side its end of the channel.
+        The candidate side is stopped once the judge's reply is in."""
+        judge = self._take(job.limits)
+        if isinstance(judge, Outcome):
+            return judge
+        other = self._take(job.limits)
+        if isinstance(other, Outcome):
+            self._give_back(judge, True)
+            return other
+        # The judge's deadline ends the job (as everywhere): the candidate's side waits a little longer
+        # for the stop, so that it never dies first and ends a judge that is timing out with an EOF.
+        sides = (
+            replace(job, candidate=None),
+            Job(candidate.files, candidate.command, job.timeout_s + CANDIDATE_GRACE_S, job.limits),
+        )
+        judge_end, candidate_end = socket.socketpair()
+        with judge_end, candidate_end:  # the host keeps neither end
+            candidate_sent = other.submit(sides[1], "candidate", candidate_end)
+            judge_sent = judge.submit(sides[0], "judge", judge_end)
+        judged, judge_reusable = judge.collect(sides[0], *judge_sent)
+        other.stop()
+        served, candidate_reusable = other.collect(sides[1], *candidate_sent)
+        self._give_back(judge, judge_reusable)
+        self._give_back(other, candidate_reusable)
+        return replace(judged, candidate_stdout=served.stdout, candidate_stderr=served.stderr)
+
+    def _take(self, limits: Limits) -> WarmServer | Outcome:
+        """An idle server (or one started ahead), else a new one; an Outcome when none can start."""
+        server = self._stock.take(limits)
+        if server is not None:
+            return server
+        try:
+            return self._starter.submit(self._start, limits).result()
+        except (OSError, RuntimeError) as exc:  # RuntimeError: the pool is closed
+            return Outcome.refused("process", f"cannot start a warm sandbox: {exc}")
+
+    def _give_back(self, server: WarmServer, reusable: bool) -> None:
+        unkept = self._stock.put(server.limits, server, reusable)
         if unkept is not None:
             unkept.destroy()
-        return outcome
 
     def idle(self) -> list[WarmServer]:
         """The idle servers now (a snapshot)."""

@@ -23,7 +23,13 @@ and the host enforces its own deadline.
 Protocol (host to server, on stdin): a line with the header's byte length, the JSON header
 (`command`, `env`, `timeout_s`, `files` as [name, size] pairs, `result_file`, limits, `last`,
 and for a judged job `candidate` = {`command`, `files`}), then the files' bytes in order (the
-judge's, then the candidate's). Server to host, on stdout: `CLADE-REPLY <length>`, a JSON reply,
+judge's, then the candidate's). A judged job may instead be split over two servers, one per
+side, each in its own sandbox (the process backend's warm pool does so: its servers cannot give
+the two sides PID namespaces of their own within one sandbox): the header says `side` (`judge`
+or `candidate`), the one process runs as that side's uid, and its end of the channel comes from
+the host over the pass socket ($CLADE_PASS_FD, a SOCK_SEQPACKET socket: a message "F" carrying
+the descriptor); a message "S" there ends a candidate side, as the judge's exit ends a judged
+job here. Server to host, on stdout: `CLADE-REPLY <length>`, a JSON reply,
 then `result_size` raw bytes of the result file when the reply names a size. After a reply the
 server has killed every other process in the container and emptied the writable directories,
 ready for the next job unless `last` was set.
@@ -63,6 +69,9 @@ JOB_UIDS = (JUDGE_UID, CANDIDATE_UID)
 PRIVATE_TMP = {JUDGE_UID: "/tmp/judge", CANDIDATE_UID: "/tmp/candidate"}
 CHANNEL_FD = 3
 CHANNEL_ENV = "CLADE_CHANNEL_FD"
+PASS_ENV = "CLADE_PASS_FD"
+"""The server's environment variable naming its pass socket, where there is one (see Protocol)."""
+_PASS: socket.socket | None = None
 REPLY_TAG = b"CLADE-REPLY"
 OOM_COUNTERS = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
 
@@ -497,10 +506,12 @@ def run_job(stream: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any], i
     Returns the reply and an open descriptor of the result file (its size is in the reply).
     """
     clean = all([_wipe(directory) for directory in SCRATCH])
-    candidate = header.get("candidate")
-    if candidate is not None and os.getuid() != 0:
+    candidate, side = header.get("candidate"), header.get("side")
+    if (candidate is not None or side is not None) and os.getuid() != 0:
         raise ValueError("a judged job needs the server to run as root (it cannot switch uids)")
-    judge_uid = JUDGE_UID if candidate is not None else CANDIDATE_UID
+    if side not in (None, "judge", "candidate") or (side is not None and (candidate is not None or _PASS is None)):
+        raise ValueError(f"no such side of a judged job here: {side!r}")
+    judge_uid = JUDGE_UID if candidate is not None or side == "judge" else CANDIDATE_UID
     tmp = _scratch_for(candidate is not None)
     _place_files(stream, WORK, header["files"], judge_uid)
     if candidate is not None:
@@ -508,20 +519,25 @@ def run_job(stream: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any], i
     oom_before = _oom_kills()
     started = time.monotonic()
     children: list[_Child] = []
-    channel = None
+    ends: list[socket.socket] = []  # the channel's ends while the server holds them
     try:
-        if candidate is None:
+        if candidate is None and side is not None:  # one side of a judged job; the other is elsewhere
+            ends.append(_passed_channel())
+            env = _environment(WORK, {**header["env"], CHANNEL_ENV: str(CHANNEL_FD)})
+            children.append(_start(header, header["command"], WORK, env, judge_uid, ends[0].fileno()))
+        elif candidate is None:
+            _drop_stale_stops()
             env = _environment(WORK, header["env"])
             children.append(_start(header, header["command"], WORK, env, judge_uid, None))
         else:
-            channel = socket.socketpair()
+            ends += socket.socketpair()
             fd_env = {CHANNEL_ENV: str(CHANNEL_FD)}
             judge_env = _environment(WORK, {**header["env"], **fd_env, "TMPDIR": tmp[JUDGE_UID]})
-            children.append(_start(header, header["command"], WORK, judge_env, judge_uid, channel[0].fileno()))
+            children.append(_start(header, header["command"], WORK, judge_env, judge_uid, ends[0].fileno()))
             # none of the judge's variables, its own temporary directory
             candidate_env = _environment(CANDIDATE_WORK, {**fd_env, "TMPDIR": tmp[CANDIDATE_UID]})
             children.append(
-                _start(header, candidate["command"], CANDIDATE_WORK, candidate_env, CANDIDATE_UID, channel[1].fileno())
+                _start(header, candidate["command"], CANDIDATE_WORK, candidate_env, CANDIDATE_UID, ends[1].fileno())
             )
     except OSError as exc:
         _kill_everyone([child.pid for child in children])
@@ -530,9 +546,9 @@ def run_job(stream: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any], i
             os.close(child.pidfd)
         return {"error": str(exc), "clean": clean}, None
     finally:
-        for end in channel or ():
-            end.close()  # only the two processes hold the channel
-    timed_out = _supervise(children, float(header["timeout_s"]))
+        for end in ends:
+            end.close()  # only the job's processes hold the channel
+    timed_out = _supervise(children, float(header["timeout_s"]), _PASS if side == "candidate" else None)
     wall = time.monotonic() - started
     _kill_everyone([child.pid for child in children])
     _drain(children, deadline=time.monotonic() + 0.5)  # output written just before the end
@@ -574,14 +590,17 @@ def run_job(stream: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any], i
     return reply, result_fd
 
 
-def _supervise(children: list[_Child], timeout_s: float) -> bool:
-    """Pump the output until the first child (the judge) exits; True when the deadline came first."""
+def _supervise(children: list[_Child], timeout_s: float, stop: socket.socket | None = None) -> bool:
+    """Pump the output until the first child (the judge) exits, or `stop` says "S" (the other side's
+    judge is done); True when the deadline came first."""
     deadline = time.monotonic() + timeout_s
     selector = selectors.DefaultSelector()
     for child in children:
         for fd in child.pipes:
             selector.register(fd, selectors.EVENT_READ, child)
         selector.register(child.pidfd, selectors.EVENT_READ, child)
+    if stop is not None:
+        selector.register(stop, selectors.EVENT_READ, None)
     try:
         while True:
             remaining = deadline - time.monotonic()
@@ -589,6 +608,15 @@ def _supervise(children: list[_Child], timeout_s: float) -> bool:
                 return True
             for key, _ in selector.select(remaining):
                 child = key.data
+                if child is None:  # the pass socket
+                    message, fds = _pass_message()
+                    for fd in fds:
+                        os.close(fd)
+                    if message == b"S":
+                        return False
+                    if not message:  # the host is gone: the deadline still ends the job
+                        selector.unregister(key.fileobj)
+                    continue
                 if key.fd == child.pidfd:
                     child.reap()
                     selector.unregister(key.fileobj)
@@ -604,6 +632,55 @@ def _supervise(children: list[_Child], timeout_s: float) -> bool:
                     os.close(key.fd)
     finally:
         selector.close()
+
+
+def _pass_message() -> tuple[bytes, list[int]]:
+    """One message of the pass socket: (its byte, descriptors it carried); (b"", []) at its end."""
+    assert _PASS is not None
+    data, ancillary, _, _ = _PASS.recvmsg(1, socket.CMSG_SPACE(array.array("i").itemsize))
+    fds = array.array("i")
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
+
+
+def _passed_channel() -> socket.socket:
+    """This side's end of the channel, sent by the host just before the request. A stop left over
+    from an earlier job (its candidate had ended before the host said stop) is passed over."""
+    assert _PASS is not None
+    _PASS.settimeout(10.0)
+    try:
+        while True:
+            data, fds = _pass_message()
+            if not data:
+                raise OSError("the host closed the pass socket")
+            for fd in fds[1:]:
+                os.close(fd)
+            if data == b"F" and fds:
+                return socket.socket(fileno=fds[0])
+            for fd in fds[:1]:
+                os.close(fd)
+    finally:
+        _PASS.settimeout(None)
+
+
+def _drop_stale_stops() -> None:
+    """Empty the pass socket before a job that takes nothing from it (stops meant for ended jobs)."""
+    if _PASS is None:
+        return
+    _PASS.setblocking(False)
+    try:
+        while True:
+            data, fds = _pass_message()
+            for fd in fds:
+                os.close(fd)
+            if not data:
+                return
+    except BlockingIOError:
+        return
+    finally:
+        _PASS.setblocking(True)
 
 
 def _drain(children: list[_Child], deadline: float) -> None:
@@ -660,8 +737,11 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, fork_server: str | None = None) -> 
     `fork_server`: the source of `sandboxes.forkserver`, to start Python jobs as forks of a
     warm interpreter (a warm pool's containers), or None to exec every job.
     """
-    global _FORK_SERVER
+    global _FORK_SERVER, _PASS
     _harden()
+    if os.environ.get(PASS_ENV, "").isdigit():
+        _PASS = socket.socket(fileno=int(os.environ[PASS_ENV]))
+        _PASS.set_inheritable(False)  # no job process holds it
     if fork_server is not None and os.getuid() == 0:
         _FORK_SERVER = _ForkServer(fork_server)
         _FORK_SERVER.start()

@@ -31,12 +31,12 @@ disk bounds a flood of small files); `Job.packages` are not installed (the host 
 must have them); a GPU job gets the leased /dev/nvidiaN nodes (minor number = nvidia-smi
 index) and the driver's shared nodes.
 
-As root with a writable cgroup, single-process jobs (no judged candidate) without GPUs or the LLM
-gateway run instead in a warm pool (sandboxes.bwrap_pool): long-lived bubblewrap sandboxes of
-the same tree whose PID 1 is the docker backend's job server and fork-server, so each Python
-job is a fork of a warm interpreter under its own uid, directory and limits (`warm=False` turns it off). A judged job
-keeps its two sandboxes: in a warm one, judge and candidate would share a PID namespace (the
-candidate could read the judge's command line in /proc; see sandboxes/bwrap_pool.py).
+As root with a writable cgroup, jobs without GPUs or the LLM gateway run instead in a warm pool
+(sandboxes.bwrap_pool): long-lived bubblewrap sandboxes of the same tree whose PID 1 is the
+docker backend's job server and fork-server, so each Python job is a fork of a warm interpreter
+under its own uid, directory and limits (`warm=False` turns it off). A judged job still gets a
+sandbox per side: two warm ones, joined only by the channel the host hands each of them (never
+one sandbox for both, where the candidate would share the judge's PID namespace).
 
 Where bubblewrap cannot run (not installed; not root and no unprivileged user namespaces),
 the backend is *weak* (`ProcessSandbox.weakness` says why, `auto` refuses hostile work without
@@ -205,12 +205,12 @@ class ProcessSandbox(Sandbox):
         return facts
 
     def prepare(self, job: Job, count: int) -> None:
-        if self._pool is not None and self._pooled(job):
-            self._pool.prefill(job.limits, count)
+        if self._pool is not None and self._pooled(job):  # a judged job takes a sandbox per side
+            self._pool.prefill(job.limits, count * (2 if job.candidate is not None else 1))
 
     def _pooled(self, job: Job) -> bool:
         """Whether the warm pool runs this job (see sandboxes.bwrap_pool for why only these)."""
-        return job.candidate is None and not job.limits.gpus and job.gateway_socket is None
+        return not job.limits.gpus and job.gateway_socket is None
 
     def run(self, job: Job) -> Outcome:
         refusal = bad_path(job.files) or (bad_path(job.candidate.files) if job.candidate else None)

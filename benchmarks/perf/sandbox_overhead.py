@@ -12,13 +12,13 @@ floor's. Docker rows are left out, with the reason, when the docker backend is n
 A second table does the same for a real evaluation job: bin_packing's OR3 stage with its seed
 program as a run evaluates it, a judged job (the judge and the candidate in two processes over
 the channel; the judge sends each published instance in one call), in the process backend (two
-bubblewrap sandboxes per job), in the warm docker pool with every job exec'd, and in the warm
-pool with its fork-server. Its multiples are of the in-process row: the same packing in this
-process with no judge or channel (the seed's `priority` through the candidate's packer, the
-judge's room check; modules loaded fresh each time, numpy already imported). The image's
-interpreter and numpy are not the host's, so one more row times that in-process packing inside
-the container (no start per run): the sandbox's own cost is the gap between that row and the
-fork-server's.
+warm bubblewrap sandboxes of its pool, one per side, and two fresh ones per job), in the warm
+docker pool with every job exec'd, and in the warm pool with its fork-server. Its multiples
+are of the in-process row: the same packing in this process with no judge or channel (the
+seed's `priority` through the candidate's packer, the judge's room check; modules loaded fresh
+each time, numpy already imported). The image's interpreter and numpy are not the host's, so
+one more row times that in-process packing inside the container (no start per run): the
+sandbox's own cost is the gap between that row and the fork-server's.
 """
 
 from __future__ import annotations
@@ -161,7 +161,10 @@ def _bin_packing_rows(jobs: int, docker_ready: bool) -> dict[str, list[float]]:
     job = _bin_packing_job()
     with ExitStack() as stack:
         steps: dict[str, Callable[[], None]] = {"bin packing: in-process": _in_process_step(job)}
-        steps["bin packing: process backend"] = _job_step(stack.enter_context(ProcessSandbox()), job)
+        process = stack.enter_context(ProcessSandbox())
+        if getattr(process, "warm", False):  # a judged job in two warm sandboxes, one per side
+            steps["bin packing: process, warm pool"] = _job_step(process, job)
+        steps["bin packing: process, per job"] = _job_step(stack.enter_context(ProcessSandbox(warm=False)), job)
         in_image: list[float] = []
         if docker_ready:
             from sandboxes.docker_backend import DockerSandbox
