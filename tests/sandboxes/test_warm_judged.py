@@ -83,3 +83,36 @@ def test_a_candidate_that_ends_first_leaves_nothing_for_the_next_job(warm: tuple
         served = sandbox.run(_job(JUDGE, CANDIDATE))
         assert served.ok and served.result["candidate"]["cwd"] == ["candidate.py"], served.failure()
     assert pool.started == 2
+
+
+#: Waits for the candidate's word, as a task's judge does, with a deadline per call; says what it
+#: heard: nothing when the candidate's side died, "timeout" when it holds the channel and is mute.
+WAITING_JUDGE = textwrap.dedent(f"""
+    import json, os, socket
+    channel = socket.socket(fileno=int(os.environ[{CHANNEL_ENV!r}]))
+    channel.settimeout(4)
+    try:
+        heard = channel.recv(64).decode()
+    except TimeoutError:
+        heard = 'timeout'
+    json.dump({{'heard': heard}}, open('result.json', 'w'))
+""").encode()
+
+HOSTILE_SIDES = {
+    "memory": b"blocks = []\nwhile True:\n    blocks.append(bytearray(16 << 20))\n",
+    "fork bomb": b"import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+    "closes and hangs": b"import os, time\nos.close(3)\ntime.sleep(60)\n",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(HOSTILE_SIDES))
+def test_a_candidate_side_that_blows_its_sandbox_ends_the_job_not_the_pool(
+    warm: tuple[ProcessSandbox, Any], attack: str
+) -> None:
+    sandbox, _ = warm
+    job = _job(WAITING_JUDGE, HOSTILE_SIDES[attack])
+    outcome = sandbox.run(Job(job.files, job.command, 20, job.limits, candidate=job.candidate))
+    assert outcome.ok and outcome.result in ({"heard": ""}, {"heard": "timeout"}), outcome
+    assert outcome.wall_s < 15, "the candidate's side held the job to its deadline"
+    after = sandbox.run(_job(JUDGE, CANDIDATE))
+    assert after.ok and after.result["candidate"]["cwd"] == ["candidate.py"], after.failure()
