@@ -1,12 +1,13 @@
-"""Measuring a command for the perf scripts: wall time, CPU seconds and the peak memory summed
-over its whole process tree, polled from /proc every 20 ms (docker containers' processes belong
-to the engine, not to the tree). Memory is given two ways: RSS, which counts a page shared by
-forked processes once in each of them (so a fork-server and its jobs count their common numpy
-many times), and PSS (/proc/PID/smaps_rollup), which splits a shared page among its sharers, so
-the tree's sum is the memory the tree really holds. CPU is the larger of the waited-for descendants' rusage and the sum
-of each tree process's last seen user+system time: a sandbox killed rather than reaped (the warm
-pools' servers at exit) never reaches rusage, and a process shorter than a poll is missed by
-the sum, so each undercounts what the other catches."""
+"""Measuring a command for the perf scripts: wall time, CPU seconds (of its process tree, and of
+the whole machine while it ran), and the peak memory summed over its whole process tree, polled
+from /proc every 20 ms (docker containers' processes belong to the engine, not to the tree).
+Memory is given two ways: RSS, which counts a page shared by forked processes once in each of
+them (so a fork-server and its jobs count their common numpy many times), and PSS
+(/proc/PID/smaps_rollup), which splits a shared page among its sharers, so the tree's sum is the
+memory the tree really holds. CPU is the larger of the waited-for descendants' rusage and the
+sum of each tree process's last seen user+system time: a sandbox killed rather than reaped (the
+warm pools' servers at exit) never reaches rusage, and a process shorter than a poll is missed
+by the sum, so each undercounts what the other catches."""
 
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ class Measured:
     cpu_s: float
     peak_rss_mb: float
     peak_pss_mb: float
+    machine_cpu_s: float
+    """The whole machine's busy CPU time over the run less this (measuring) process's own: the
+    command's tree, and what works for it outside the tree (a docker engine and its containers).
+    Anything else the machine runs meanwhile counts too: measure on an idle machine."""
     returncode: int
     output: str
     started: float
@@ -77,8 +82,21 @@ def _tree(root: int, cpu_seen: dict[tuple[int, int], float]) -> tuple[int, int]:
     return sum(rss.get(pid, 0) for pid in tree), sum(_pss(pid) for pid in tree)
 
 
+def _machine_busy_s() -> float:
+    """CPU seconds the machine has spent busy (not idle or waiting on I/O) since boot, all cores."""
+    with open("/proc/stat") as handle:
+        fields = [int(value) for value in handle.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / TICK  # user nice system idle iowait irq softirq steal
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(command: Sequence[str], env: dict[str, str] | None = None, cwd: str | None = None) -> Measured:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy_before, own_before = _machine_busy_s(), _own_cpu_s()
     started, clock = time.time(), time.monotonic()
     proc = subprocess.Popen(
         list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd, text=True
@@ -99,7 +117,9 @@ def measure(command: Sequence[str], env: dict[str, str] | None = None, cwd: str 
     poller.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = max((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), sum(cpu_seen.values()))
-    return Measured(wall, cpu, peak[0] / 2**20, peak[1] / 2**20, proc.returncode, output, started, ended)
+    machine = (_machine_busy_s() - busy_before) - (_own_cpu_s() - own_before)
+    memory = (peak[0] / 2**20, peak[1] / 2**20)
+    return Measured(wall, cpu, *memory, machine, proc.returncode, output, started, ended)
 
 
 def evaluation_span(db: Path) -> tuple[float, float, int]:

@@ -12,7 +12,9 @@ exists, `openevolve-run` with each of `--openevolve-parallel` (its
 Cladeforge's LLM requests in flight). Printed per run: evaluated children,
 children/s (children over the span from the first evaluation's start to the last one's end),
 CPU-s per child (the process tree's user+system time over the children; a docker container's
-processes belong to the engine and are not in it), fixed cost (start to first evaluation plus
+processes belong to the engine and are not in it) and the machine's (its busy time less this
+script's own, its scripted server included: the tree plus the engine and containers working for
+it; measure on an idle machine), fixed cost (start to first evaluation plus
 last evaluation to exit) and peak RSS and PSS summed over the process tree (meter.py: RSS counts
 pages that forks share once per process, PSS splits them); then Cladeforge's ratios to each
 OpenEvolve row. Evaluation spans come from the archive for Cladeforge and, for
@@ -67,6 +69,7 @@ class Row:
     children: int
     per_s: float
     cpu_per_child: float
+    machine_cpu_per_child: float
     fixed_s: float
     peak_rss_mb: float
     peak_pss_mb: float
@@ -82,8 +85,8 @@ def row(system: str, run, first: float, last: float, evaluations: int) -> Row:  
     children = max(0, evaluations - 1)  # the seed's evaluation is not a child
     span = max(last - first, 1e-9)
     fixed = (first - run.started) + (run.ended - last)
-    cpu = run.cpu_s / max(children, 1)
-    return Row(system, children, children / span, cpu, fixed, run.peak_rss_mb, run.peak_pss_mb)
+    cpu, machine = run.cpu_s / max(children, 1), run.machine_cpu_s / max(children, 1)
+    return Row(system, children, children / span, cpu, machine, fixed, run.peak_rss_mb, run.peak_pss_mb)
 
 
 def cladeforge(api_base: str, iterations: int, sandbox: str, tmp: Path) -> Row:
@@ -125,14 +128,16 @@ def openevolve(api_base: str, iterations: int, parallel: int, tmp: Path) -> Row:
 
 def print_table(latency: float, rows: list[Row]) -> None:
     print(f"\nLLM latency {latency:g} s")
-    print(f"  {'system':<26} {'children':>8} {'children/s':>10} {'CPU-s/child':>11} {'fixed s':>8} "
+    print(f"  {'system':<26} {'children':>8} {'children/s':>10} {'CPU-s/child':>11} {'machine':>8} {'fixed s':>8} "
           f"{'peak RSS MB':>11} {'peak PSS MB':>11}")  # fmt: skip
     for r in rows:
         print(f"  {r.system:<26} {r.children:>8} {r.per_s:>10.2f} {r.cpu_per_child:>11.3f} "
-              f"{r.fixed_s:>8.2f} {r.peak_rss_mb:>11.0f} {r.peak_pss_mb:>11.0f}")  # fmt: skip
+              f"{r.machine_cpu_per_child:>8.3f} {r.fixed_s:>8.2f} "
+              f"{r.peak_rss_mb:>11.0f} {r.peak_pss_mb:>11.0f}")  # fmt: skip
     ours, theirs = rows[0], rows[1:]
     for other in theirs:
         ratios = [("children/s", ours.per_s, other.per_s), ("CPU-s/child", ours.cpu_per_child, other.cpu_per_child),
+                  ("machine CPU-s/child", ours.machine_cpu_per_child, other.machine_cpu_per_child),
                   ("fixed", ours.fixed_s, other.fixed_s), ("peak RSS", ours.peak_rss_mb, other.peak_rss_mb),
                   ("PSS", ours.peak_pss_mb, other.peak_pss_mb)]  # fmt: skip
         said = ", ".join(f"{name} {mine / max(theirs_, 1e-9):.2f}x" for name, mine, theirs_ in ratios)
