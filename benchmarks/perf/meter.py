@@ -1,13 +1,15 @@
 """Measuring a command for the perf scripts: wall time, CPU seconds (of its process tree, and of
-the whole machine while it ran), and the peak memory summed over its whole process tree, polled
-from /proc every 20 ms (docker containers' processes belong to the engine, not to the tree).
-Memory is given two ways: RSS, which counts a page shared by forked processes once in each of
-them (so a fork-server and its jobs count their common numpy many times), and PSS
-(/proc/PID/smaps_rollup), which splits a shared page among its sharers, so the tree's sum is the
-memory the tree really holds. CPU is the larger of the waited-for descendants' rusage and the
-sum of each tree process's last seen user+system time: a sandbox killed rather than reaped (the
-warm pools' servers at exit) never reaches rusage, and a process shorter than a poll is missed
-by the sum, so each undercounts what the other catches."""
+the whole machine while it ran), and the peak memory summed over its whole process tree and the
+docker containers that started while it ran, polled from /proc every 20 ms (a container's
+processes are the engine's children, not the command's, but they are its sandboxes; the engine's
+own daemons are not counted, as the kernel is not). Memory is given two ways: RSS, which counts
+a page shared by forked processes once in each of them (so a fork-server and its jobs count
+their common numpy many times), and PSS (/proc/PID/smaps_rollup), which splits a shared page
+among its sharers, so the tree's sum is the memory the tree really holds. CPU is the larger of
+the waited-for descendants' rusage and the sum of each tree process's last seen user+system
+time: a sandbox killed rather than reaped (the warm pools' servers at exit) never reaches
+rusage, and a process shorter than a poll is missed by the sum, so each undercounts what the
+other catches."""
 
 from __future__ import annotations
 
@@ -54,8 +56,28 @@ def _pss(pid: int) -> int:
     return 0
 
 
-def _tree(root: int, cpu_seen: dict[tuple[int, int], float]) -> tuple[int, int]:
-    """The tree's RSS and PSS now; records each tree process's CPU seconds in `cpu_seen` (by pid, start)."""
+def _container(pid: int) -> str | None:
+    """The docker container a process runs in (its cgroup's id), or None."""
+    try:
+        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+            path = line.split(":", 2)[-1]
+            if path.startswith("/docker/") or "/docker-" in path:
+                return path.rstrip("/").rsplit("/", 1)[-1].removeprefix("docker-").removesuffix(".scope")
+    except OSError:
+        pass
+    return None
+
+
+def _containers_now() -> set[str]:
+    return {c for c in map(_container, (int(e) for e in os.listdir("/proc") if e.isdigit())) if c is not None}
+
+
+def _tree(
+    root: int, cpu_seen: dict[tuple[int, int], float], old_containers: set[str], seen: dict[tuple[int, int], bool]
+) -> tuple[int, int]:
+    """The RSS and PSS now of the tree and of the processes in containers not in `old_containers`;
+    records each tree process's CPU seconds in `cpu_seen` (by pid, start). `seen` caches, by
+    (pid, start), whether a process outside the tree runs in a new container."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
     cpu: dict[int, tuple[int, float]] = {}
@@ -79,7 +101,16 @@ def _tree(root: int, cpu_seen: dict[tuple[int, int], float]) -> tuple[int, int]:
     for pid in tree:
         if pid in cpu:
             cpu_seen[(pid, cpu[pid][0])] = cpu[pid][1]
-    return sum(rss.get(pid, 0) for pid in tree), sum(_pss(pid) for pid in tree)
+    sandboxed = set()
+    for pid in parents.keys() - tree:
+        key = (pid, cpu[pid][0])
+        if key not in seen:
+            container = _container(pid)
+            seen[key] = container is not None and container not in old_containers
+        if seen[key]:
+            sandboxed.add(pid)
+    counted = tree | sandboxed
+    return sum(rss.get(pid, 0) for pid in counted), sum(_pss(pid) for pid in counted)
 
 
 def _machine_busy_s() -> float:
@@ -95,6 +126,7 @@ def _own_cpu_s() -> float:
 
 
 def measure(command: Sequence[str], env: dict[str, str] | None = None, cwd: str | None = None) -> Measured:
+    old_containers = _containers_now()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy_before, own_before = _machine_busy_s(), _own_cpu_s()
     started, clock = time.time(), time.monotonic()
@@ -103,10 +135,11 @@ def measure(command: Sequence[str], env: dict[str, str] | None = None, cwd: str 
     )
     peak = [0, 0]
     cpu_seen: dict[tuple[int, int], float] = {}
+    seen: dict[tuple[int, int], bool] = {}
 
     def poll() -> None:
         while proc.poll() is None:
-            rss, pss = _tree(proc.pid, cpu_seen)
+            rss, pss = _tree(proc.pid, cpu_seen, old_containers, seen)
             peak[:] = max(peak[0], rss), max(peak[1], pss)
             time.sleep(0.02)
 

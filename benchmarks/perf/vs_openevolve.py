@@ -14,10 +14,11 @@ children/s (children over the span from the first evaluation's start to the last
 CPU-s per child (the process tree's user+system time over the children; a docker container's
 processes belong to the engine and are not in it) and the machine's (its busy time less this
 script's own, its scripted server included: the tree plus the engine and containers working for
-it; measure on an idle machine), fixed cost (start to first evaluation plus
-last evaluation to exit) and peak RSS and PSS summed over the process tree (meter.py: RSS counts
-pages that forks share once per process, PSS splits them); then Cladeforge's ratios to each
-OpenEvolve row. Evaluation spans come from the archive for Cladeforge and, for
+it; measure on an idle machine), fixed cost (start to first evaluation plus last evaluation to
+exit) and peak RSS and PSS summed over the process tree and the docker containers it started
+(meter.py: RSS counts pages that forks share once per process, PSS splits them); then
+Cladeforge's ratios to each OpenEvolve row. Evaluation spans come from the archive for
+Cladeforge and, for
 OpenEvolve, from a wrapper around the same evaluator that logs each call's start and end.
 """
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -26,3 +28,21 @@ def test_vs_openevolve_prints_a_row_per_latency() -> None:
         assert int(children) >= 1 and float(per_s) > 0 and float(cpu) > 0 and float(fixed) > 0
         assert 0 < int(pss) <= int(rss), "shared pages split among sharers cannot add up to more than counted in each"
     assert "no OpenEvolve rows" in done.stdout
+
+
+@pytest.mark.docker
+def test_meter_counts_the_memory_of_containers_the_command_starts() -> None:
+    """A container's processes are the engine's children, not the command's; the meter still
+    counts them (a docker run's sandboxes are its memory too)."""
+    from tests.sandboxes.conftest import docker_unusable
+
+    why = docker_unusable()
+    if why:
+        pytest.skip(f"docker not usable: {why}")
+    from benchmarks.perf.meter import measure
+    from sandboxes.image import base_tag
+
+    hold = "import time; block = bytearray(160 * 2**20); time.sleep(2)"  # bytearray(n) writes its pages
+    run = measure(["docker", "run", "--rm", "--network", "none", base_tag(), "python3", "-c", hold])
+    assert run.returncode == 0, run.output
+    assert run.peak_rss_mb >= 160 and run.peak_pss_mb >= 150, run
