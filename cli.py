@@ -180,7 +180,7 @@ def run(
         Optional[int], typer.Option("--parallel", help="Evaluations in flight (default: the number of cores).")
     ] = None,
     llm_concurrency: Annotated[
-        Optional[int], typer.Option("--llm-concurrency", help="LLM requests (proposals) in flight (default 16).")
+        Optional[int], typer.Option("--llm-concurrency", help="LLM requests (proposals) in flight (default 32).")
     ] = None,
     novelty: Annotated[
         Optional[float], typer.Option("--novelty", help="Skip children this close (cosine) to a program of the run.")

@@ -11,8 +11,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-DEFAULT_LLM_CONCURRENCY = 16
-"""LLM requests in flight unless set: real models answer in seconds, so many must be in flight."""
+DEFAULT_LLM_CONCURRENCY = 32
+"""LLM requests in flight unless set. Keeping the evaluation slots fed takes latency x the
+children per second they judge x LLM calls per child in flight: on two cores (about 16 children/s,
+1.5 calls each) that is 24 at 1 s of latency, and real models answer in 5-60 s. A request in
+flight costs a coroutine and a connection; a rate limit's 429 is retried with backoff."""
 
 
 def cores() -> int:
@@ -49,7 +52,7 @@ class RunConfig:
     """Evaluations in flight at once; default: the cores this process may use."""
     llm_concurrency: int | None = None
     """Proposals (LLM requests) in flight at once, bounded apart from evaluations; None: the
-    `[extra.llm] concurrency` setting (16 unless set)."""
+    `[extra.llm] concurrency` setting (32 unless set)."""
     novelty: float | None = None
     """Novelty filter: a child whose code embedding reaches this cosine to a program of the run is
     recorded as a duplicate and not evaluated (e.g. 0.99); None (default): off."""
@@ -173,7 +176,7 @@ def merge(base: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> RunCo
 
 
 def proposals_in_flight(config: RunConfig) -> int:
-    """LLM requests in flight: `llm_concurrency`, else `[extra.llm] concurrency`, else 16. A run
+    """LLM requests in flight: `llm_concurrency`, else `[extra.llm] concurrency`, else 32. A run
     without a model proposes in an instant: one at a time, so each child samples its parents from
     the freshest archive (and the adaptive mix learns without lag)."""
     if not config.models:

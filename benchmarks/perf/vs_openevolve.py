@@ -5,8 +5,10 @@ server, benchmarks/perf/scripted_llm.py: two replies in three apply, after `--la
     python3 benchmarks/perf/vs_openevolve.py --setup          # once: the OpenEvolve 0.4.0 venv
     python3 benchmarks/perf/vs_openevolve.py [--latency 1 0] [--iterations 100] [--sandbox auto]
 
-For each latency it runs `clade run` (its defaults: 16 LLM requests in flight, one evaluation
-per core; diff edits only, as OpenEvolve's default) and, when benchmarks/perf/.venv-openevolve
+For each latency it runs `clade run` (one evaluation per core; diff edits only, as OpenEvolve's
+default) once per `--llm-concurrency` (LLM requests in flight: 32, its default, and 16, as many as
+OpenEvolve's largest setting; a request in flight costs Cladeforge a coroutine, OpenEvolve a
+worker process) and, when benchmarks/perf/.venv-openevolve
 exists, `openevolve-run` with each of `--openevolve-parallel` (its
 `evaluator.parallel_evaluations`: iterations in flight; 2, 8 and 16, the last as many as
 Cladeforge's LLM requests in flight). Printed per run: evaluated children,
@@ -90,19 +92,19 @@ def row(system: str, run, first: float, last: float, evaluations: int) -> Row:  
     return Row(system, children, children / span, cpu, machine, fixed, run.peak_rss_mb, run.peak_pss_mb)
 
 
-def cladeforge(api_base: str, iterations: int, sandbox: str, tmp: Path) -> Row:
-    db = tmp / "clade.db"
+def cladeforge(api_base: str, iterations: int, sandbox: str, concurrency: int, tmp: Path) -> Row:
+    db = tmp / f"clade-{concurrency}.db"
     config = tmp / "clade.toml"
     config.write_text(CLADE_CONFIG)
     command = [sys.executable, "-m", "cli", "run", str(TASK), "--model", "openai/scripted", "--api-base", api_base,
                "--iterations", str(iterations), "--db", str(db), "--sandbox", sandbox,
-               "--config", str(config)]  # fmt: skip
+               "--config", str(config), "--llm-concurrency", str(concurrency)]  # fmt: skip
     run = measure(command, cwd=str(ROOT))
     if run.returncode != 0:
         raise SystemExit(f"clade run failed ({run.returncode}):\n{run.output[-3000:]}")
     backend = "docker" if "docker" in run.output.splitlines()[0] else "process"
     first, last, evaluated = evaluation_span(db)
-    return row(f"cladeforge ({backend})", run, first, last, evaluated)
+    return row(f"cladeforge ({backend}, {concurrency} llm)", run, first, last, evaluated)
 
 
 def openevolve(api_base: str, iterations: int, parallel: int, tmp: Path) -> Row:
@@ -127,24 +129,24 @@ def openevolve(api_base: str, iterations: int, parallel: int, tmp: Path) -> Row:
     return row(f"openevolve ({parallel} parallel)", run, min(s for s, _ in spans), max(e for _, e in spans), len(spans))
 
 
-def print_table(latency: float, rows: list[Row]) -> None:
+def print_table(latency: float, ours: list[Row], theirs: list[Row], no_openevolve: str) -> None:
     print(f"\nLLM latency {latency:g} s")
     print(f"  {'system':<26} {'children':>8} {'children/s':>10} {'CPU-s/child':>11} {'machine':>8} {'fixed s':>8} "
           f"{'peak RSS MB':>11} {'peak PSS MB':>11}")  # fmt: skip
-    for r in rows:
+    for r in ours + theirs:
         print(f"  {r.system:<26} {r.children:>8} {r.per_s:>10.2f} {r.cpu_per_child:>11.3f} "
               f"{r.machine_cpu_per_child:>8.3f} {r.fixed_s:>8.2f} "
               f"{r.peak_rss_mb:>11.0f} {r.peak_pss_mb:>11.0f}")  # fmt: skip
-    ours, theirs = rows[0], rows[1:]
-    for other in theirs:
-        ratios = [("children/s", ours.per_s, other.per_s), ("CPU-s/child", ours.cpu_per_child, other.cpu_per_child),
-                  ("machine CPU-s/child", ours.machine_cpu_per_child, other.machine_cpu_per_child),
-                  ("fixed", ours.fixed_s, other.fixed_s), ("peak RSS", ours.peak_rss_mb, other.peak_rss_mb),
-                  ("PSS", ours.peak_pss_mb, other.peak_pss_mb)]  # fmt: skip
-        said = ", ".join(f"{name} {mine / max(theirs_, 1e-9):.2f}x" for name, mine, theirs_ in ratios)
-        print(f"  ratio to {other.system}: {said}")
+    for mine in ours:
+        for other in theirs:
+            ratios = [("children/s", mine.per_s, other.per_s), ("CPU-s/child", mine.cpu_per_child, other.cpu_per_child),
+                      ("machine CPU-s/child", mine.machine_cpu_per_child, other.machine_cpu_per_child),
+                      ("fixed", mine.fixed_s, other.fixed_s), ("peak RSS", mine.peak_rss_mb, other.peak_rss_mb),
+                      ("PSS", mine.peak_pss_mb, other.peak_pss_mb)]  # fmt: skip
+            said = ", ".join(f"{name} {a / max(b, 1e-9):.2f}x" for name, a, b in ratios)
+            print(f"  {mine.system} to {other.system}: {said}")
     if not theirs:
-        print(f"  (no OpenEvolve rows: run with --setup to install {OPENEVOLVE} in {VENV.relative_to(ROOT)})")
+        print(f"  (no OpenEvolve rows: {no_openevolve})")
 
 
 def main() -> None:
@@ -154,22 +156,25 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--sandbox", default="auto", help="Cladeforge's --sandbox")
     parser.add_argument("--openevolve-parallel", type=int, nargs="+", default=[2, 8, 16])
+    parser.add_argument("--llm-concurrency", type=int, nargs="+", default=[32, 16], help="requests in flight")
     parser.add_argument("--no-openevolve", action="store_true", help="Cladeforge alone")
     args = parser.parse_args()
     if args.setup:
         setup()
         return
     with_openevolve = not args.no_openevolve and (VENV / "bin" / "openevolve-run").exists()
+    no_openevolve = "--no-openevolve" if args.no_openevolve else f"run with --setup to install {OPENEVOLVE} in {VENV}"
     print(f"OR3 bin packing (OpenEvolve format), {args.iterations} iterations, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}")  # fmt: skip
     for latency in args.latency:
-        rows = []
+        ours, theirs = [], []
         with serve_edits(latency_s=latency) as server, tempfile.TemporaryDirectory() as tmp:
-            rows.append(cladeforge(server.api_base, args.iterations, args.sandbox, Path(tmp)))
+            for concurrency in args.llm_concurrency:
+                ours.append(cladeforge(server.api_base, args.iterations, args.sandbox, concurrency, Path(tmp)))
             if with_openevolve:
                 for parallel in args.openevolve_parallel:
-                    rows.append(openevolve(server.api_base, args.iterations, parallel, Path(tmp)))
-        print_table(latency, rows)
+                    theirs.append(openevolve(server.api_base, args.iterations, parallel, Path(tmp)))
+        print_table(latency, ours, theirs, no_openevolve)
 
 
 if __name__ == "__main__":

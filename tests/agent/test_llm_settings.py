@@ -82,7 +82,7 @@ def test_a_model_string_without_a_provider_is_refused_with_a_hint() -> None:
 def test_the_defaults_keep_the_machine_busy() -> None:
     config = RunConfig(task="bin_packing", models=("openai/m",))
     assert config.parallel == len(os.sched_getaffinity(0))
-    assert proposals_in_flight(config) == 16 == settings_from_config(config).concurrency
+    assert proposals_in_flight(config) == 32 == settings_from_config(config).concurrency
     assert proposals_in_flight(RunConfig(task="bin_packing", models=("openai/m",), llm_concurrency=3)) == 3
     # Without a model a proposal takes an instant: one at a time, from the freshest archive.
     assert proposals_in_flight(RunConfig(task="bin_packing", llm_concurrency=3)) == 1

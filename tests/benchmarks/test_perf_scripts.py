@@ -16,18 +16,20 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_vs_openevolve_prints_a_row_per_latency() -> None:
     script = ROOT / "benchmarks" / "perf" / "vs_openevolve.py"
     command = [sys.executable, str(script), "--iterations", "3", "--latency", "0", "0.05", "--no-openevolve"]
-    command += ["--sandbox", "process"]
+    command += ["--sandbox", "process", "--llm-concurrency", "4", "2"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     for latency in ("0", "0.05"):
         assert f"LLM latency {latency} s" in done.stdout, done.stdout
-    row = r"^\s+cladeforge \(process\)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+(-?[\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)$"
+    row = r"^\s+cladeforge \(process, ([42]) llm\)"
+    row += r"\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+(-?[\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)$"
     rows = re.findall(row, done.stdout, re.M)
-    assert len(rows) == 2, done.stdout
-    for children, per_s, cpu, _machine, fixed, rss, pss in rows:  # the machine's CPU is anyone's on a shared one
+    assert [concurrency for concurrency, *_ in rows] == ["4", "2", "4", "2"], done.stdout
+    # The machine's CPU (_machine) is anyone's on a shared machine: not checked.
+    for _concurrency, children, per_s, cpu, _machine, fixed, rss, pss in rows:
         assert int(children) >= 1 and float(per_s) > 0 and float(cpu) > 0 and float(fixed) > 0
         assert 0 < int(pss) <= int(rss), "shared pages split among sharers cannot add up to more than counted in each"
-    assert "no OpenEvolve rows" in done.stdout
+    assert done.stdout.count("no OpenEvolve rows: --no-openevolve") == 2, done.stdout
 
 
 @pytest.mark.docker
